@@ -1,0 +1,82 @@
+"""Python API behind the CLI: evaluate and predict with a finished run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import artifacts as art
+from .artifacts import Run, load_run
+from .data import read_examples
+from .errors import DataError
+from .evaluation.predict import predict_proba
+from .evaluation.report import classification_metrics, save_confusion_png
+
+
+def _run(run: str | Path | Run) -> Run:
+    return run if isinstance(run, Run) else load_run(run)
+
+
+def _columns(run: Run, text_column: str | None, label_column: str | None) -> tuple[str, str]:
+    data_cfg = run.config.get("data", {})
+    return text_column or data_cfg.get("text_column", "text"), label_column or data_cfg.get("label_column", "label")
+
+
+def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None = None,
+             label_column: str | None = None, on_bad_rows: str = "error", batch_size: int = 64,
+             progress: bool = True, save: bool = True) -> dict:
+    """Metrics of a run on a labeled file; saved under RUN_DIR/eval/<file stem>/ unless save=False."""
+    run = _run(run)
+    text_column, label_column = _columns(run, text_column, label_column)
+    result = read_examples(data, text_column=text_column, label_column=label_column, on_bad_rows=on_bad_rows)
+    label2id = {lb: i for i, lb in enumerate(run.labels)}
+    for ex in result.examples:
+        if ex.label not in label2id:
+            raise DataError(f"label {ex.label!r} is not one the model knows ({', '.join(run.labels)})", where=ex.source,
+                            fix="correct the label or evaluate a run trained with it.")
+    probs = predict_proba(run.model, run.tokenizer, [ex.text for ex in result.examples], max_length=run.max_length,
+                          batch_size=batch_size, progress=progress, desc="evaluate")
+    metrics = classification_metrics([label2id[ex.label] for ex in result.examples], probs.argmax(-1).tolist(), run.labels)
+    metrics["file"] = str(data)
+    metrics["rejected"] = len(result.rejects)
+    if save:
+        out = run.path / "eval" / Path(data).stem
+        art.write_json(out / "metrics.json", metrics)
+        save_confusion_png(metrics["confusion_matrix"], run.labels, out / "confusion_matrix.png", f"{Path(data).name}")
+        if result.rejects:
+            art.write_json_lines(out / art.REJECTS_FILE, [r.__dict__ for r in result.rejects])
+        metrics["saved_to"] = str(out)
+    return metrics
+
+
+def predict(run: str | Path | Run, texts: list[str] | None = None, *, input: str | Path | None = None,
+            output: str | Path | None = None, text_column: str | None = None, on_bad_rows: str = "error",
+            batch_size: int = 64, progress: bool = True) -> list[dict]:
+    """Label + probabilities per text (from `texts`, or the text column of `input`); written as
+    JSONL to `output` when given. A skipped bad row gets a record with its error, never vanishes."""
+    run = _run(run)
+    sources: list[str | None]
+    rejects = []
+    if texts is None:
+        if input is None:
+            raise ValueError("give texts or input")
+        text_column, _ = _columns(run, text_column, None)
+        result = read_examples(input, text_column=text_column, label_column=None, require_label=False,
+                               on_bad_rows=on_bad_rows)
+        texts = [ex.text for ex in result.examples]
+        sources = [ex.source for ex in result.examples]
+        rejects = result.rejects
+    else:
+        sources = [None] * len(texts)
+    probs = predict_proba(run.model, run.tokenizer, list(texts), max_length=run.max_length, batch_size=batch_size,
+                          progress=progress)
+    records = []
+    for source, row in zip(sources, probs):
+        best = int(row.argmax())
+        record = {"label": run.labels[best], "score": round(float(row[best]), 6),
+                  "probabilities": {lb: round(float(p), 6) for lb, p in zip(run.labels, row)}}
+        if source:
+            record = {"source": source, **record}
+        records.append(record)
+    records += [{"source": r.where(), "error": r.reason} for r in rejects]
+    if output is not None:
+        art.write_json_lines(output, records)
+    return records

@@ -1,0 +1,157 @@
+"""Command line: thin wrappers that build a config and call the Python API."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import LmtuneError
+
+app = typer.Typer(help="lmtune: fine-tune a pretrained language model on few labels plus raw domain text.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+SetOption = typer.Option([], "--set", help="override a config key, e.g. --set training.epochs=3 (repeatable)")
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
+    _state["debug"] = debug
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # weight-loading bars; training bars stay
+
+
+def _log(message: str) -> None:
+    console.print(f"[dim]·[/dim] {message}", highlight=False)
+
+
+@app.command()
+def train(config: Path = typer.Argument(..., help="YAML config (see examples/)"),
+          set_: List[str] = SetOption,
+          resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
+          overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
+    """Fine-tune a classifier from a config file."""
+    from .config import load_config
+    from .evaluation.report import metrics_table
+    from .training.run import train as run_train
+
+    cfg = load_config(config, set_)
+    result = run_train(cfg, resume=resume, overwrite=overwrite, log=_log)
+    for split in ("dev", "test"):
+        if split in result.metrics:
+            console.print(metrics_table(result.metrics[split], split))
+    console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time {result.seconds:.0f}s")
+
+
+@app.command("eval")
+def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
+          data: Path = typer.Option(..., "--data", help="labeled CSV/TSV/JSONL/Parquet file"),
+          text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
+          label_column: Optional[str] = typer.Option(None, help="default: the run's data.label_column"),
+          on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows go to a rejects file)"),
+          batch_size: int = typer.Option(64)) -> None:
+    """Score a finished run on a labeled file."""
+    from .api import evaluate
+    from .evaluation.report import metrics_table
+
+    metrics = evaluate(run_dir, data, text_column=text_column, label_column=label_column,
+                       on_bad_rows=on_bad_rows, batch_size=batch_size)
+    console.print(metrics_table(metrics, data.name))
+    if metrics["rejected"]:
+        console.print(f"{metrics['rejected']} bad rows skipped; see {metrics['saved_to']}/rejects.jsonl")
+    console.print(f"saved to {metrics['saved_to']}")
+
+
+@app.command()
+def predict(run_dir: Path = typer.Argument(..., help="a finished run directory"),
+            input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line"),
+            output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row"),
+            text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
+            on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),
+            batch_size: int = typer.Option(64)) -> None:
+    """Label every row of a file."""
+    from .api import predict as run_predict
+
+    records = run_predict(run_dir, input=input, output=output, text_column=text_column,
+                          on_bad_rows=on_bad_rows, batch_size=batch_size)
+    errors = sum("error" in r for r in records)
+    console.print(f"wrote {len(records) - errors} predictions to {output}" + (f" ({errors} rows skipped)" if errors else ""))
+
+
+@app.command()
+def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) -> None:
+    """Check a config and its data without training."""
+    from .config import load_config
+    from .data import prepare_data
+
+    cfg = load_config(config, set_)
+    data = prepare_data(cfg.data, cfg.seed)
+    summary = data.summary()
+    console.print(f"config ok; data: {summary['train']} labeled train, {summary['dev']} dev, {summary['test']} test, "
+                  f"{summary['unlabeled']} unlabeled, {summary['rejected']} rejected")
+    console.print(f"labels per class in train: {summary['train_per_class']}")
+
+
+@app.command()
+def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to train on"),
+               output: str = typer.Option("runs/quickstart", help="run directory (replaced if present)"),
+               set_: List[str] = SetOption) -> None:
+    """Fine-tune the packaged MiniLM on packaged BBC News with 4 labels per class, then score 1,000 held-out docs."""
+    from .evaluation.report import metrics_table
+    from .quickstart import quickstart_config
+    from .training.run import train as run_train
+
+    started = time.time()
+    cfg = quickstart_config(labels_per_class, output, set_)
+    console.print(f"[bold]lmtune quickstart[/bold]: all-MiniLM-L6-v2 on BBC News, {labels_per_class} labels per class, "
+                  f"{cfg.data.test_size:.0f} held-out test documents")
+    result = run_train(cfg, overwrite=True, log=_log)
+    console.print(metrics_table(result.metrics["test"], f"BBC News test, {labels_per_class} labels/class"))
+    console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time: {time.time() - started:.0f}s")
+
+
+@app.command("ls")
+def list_components() -> None:
+    """List every registered task and method."""
+    from .methods import METHODS
+    from .tasks import TASKS
+
+    for registry in (TASKS, METHODS):
+        console.print(f"[bold]{registry.kind}s[/bold]")
+        for name, doc in registry.describe():
+            console.print(f"  {name:<16} {doc}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    import click
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="lmtune", standalone_mode=False)
+    except LmtuneError as exc:
+        if "--debug" in args:
+            raise
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("interrupted")
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,206 @@
+"""Run configuration: pydantic models, YAML loading, dotted `--set key=value` overrides.
+
+Every section forbids unknown keys, so a typo fails before any compute is spent, with the
+closest known key and the YAML line it sits on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError, closest
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(StrictModel):
+    builtin: str | None = Field(None, description="packaged dataset: bbc_news, imdb, rotten_tomatoes")
+    train: str | None = Field(None, description="CSV/TSV/JSONL/Parquet file with text and label columns")
+    dev: str | None = None
+    test: str | None = None
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = "auto"
+    text_column: str = "text"
+    label_column: str = "label"
+    # Used only where no dev/test file is given: a fraction (<1) or a row count; 0 = none.
+    dev_size: float = Field(0.1, ge=0)
+    test_size: float = Field(0.1, ge=0)
+    # Keep K labels per class; the rest of the train pool becomes unlabeled text.
+    labels_per_class: int | None = Field(None, ge=1)
+    on_bad_rows: Literal["error", "skip"] = "error"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if bool(self.builtin) == bool(self.train):
+            raise ValueError("give exactly one of data.builtin (a packaged dataset) or data.train (a file)")
+        return self
+
+
+class ModelConfig(StrictModel):
+    # "default" = the packaged all-MiniLM-L6-v2; else a local directory or a hub name.
+    name: str = "default"
+    revision: str | None = None
+    max_length: int = Field(256, ge=8, le=8192)
+    # "prototype": classifier rows start at the class means of the pooled features (few-shot).
+    head_init: Literal["prototype", "random"] = "prototype"
+
+
+class MethodSpec(BaseModel):
+    """`method: {name: ..., <the method's own options>}`; options are checked by the method."""
+    model_config = ConfigDict(extra="allow")
+    name: str = "supervised"
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TrainingConfig(StrictModel):
+    epochs: float = Field(10, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: float = Field(0.1, ge=0, lt=1, description="fraction of optimizer steps spent warming up")
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    # Stop after this many evaluations without improvement on `metric`; null = never stop early.
+    early_stopping_patience: int | None = Field(3, ge=1)
+    metric: str = "macro_f1"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    group_by_length: bool = True
+    logging_steps: int = Field(10, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+
+
+class RunConfig(StrictModel):
+    task: str = "classification"
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    method: MethodSpec = MethodSpec()
+    training: TrainingConfig = TrainingConfig()
+    seed: int = 42
+    output_dir: str | None = None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict | None = None) -> RunConfig:
+    """YAML file (or `base` dict) + dotted overrides -> validated RunConfig."""
+    raw: dict[str, Any] = dict(base or {})
+    source = None
+    if path is not None:
+        source = Path(path)
+        if not source.is_file():
+            raise ConfigError(f"config file not found: {source}", fix="check the path.")
+        try:
+            loaded = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark else str(source)
+            raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where,
+                              fix="check indentation and quoting on that line.") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("the config must be a mapping of sections", where=str(source),
+                              fix="start with keys such as `data:` and `model:`.")
+        raw = _merge(raw, loaded)
+    for item in overrides:
+        _apply_override(raw, item)
+    return validate_config(raw, source)
+
+
+def validate_config(raw: dict, source: Path | None = None) -> RunConfig:
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _friendly(exc, source) from None
+    # the task and method check their own names and options before any compute is spent
+    from .methods import get_method
+    from .tasks import get_task
+
+    get_task(cfg.task)
+    method_cls = get_method(cfg.method.name)
+    try:
+        method_cls.Config.model_validate(cfg.method.options())
+    except ValidationError as exc:
+        raise _friendly(exc, source, prefix=("method",), model=method_cls.Config) from None
+    return cfg
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not key=value", fix="write e.g. --set training.epochs=3")
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is not a section", fix="check the key path.")
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def _friendly(exc: ValidationError, source: Path | None, prefix: tuple = (), model: type[BaseModel] = RunConfig
+              ) -> ConfigError:
+    err = exc.errors()[0]
+    loc = prefix + tuple(str(p) for p in err["loc"])
+    dotted = ".".join(loc)
+    where = _yaml_location(source, loc) if source else None
+    if err["type"] == "extra_forbidden":
+        known = _fields_at(model, tuple(str(p) for p in err["loc"])[:-1])
+        hint = closest(loc[-1], known)
+        fix = f"did you mean {'.'.join(loc[:-1] + (hint,))!r}?" if hint else f"known keys here: {', '.join(known)}."
+        return ConfigError(f"unknown config key {dotted!r}.", where=where, fix=fix)
+    got = err.get("input")
+    what = f"{dotted}: {err['msg']}" if dotted else err["msg"]
+    if got is not None and not isinstance(got, dict):
+        what += f" (got {got!r})"
+    return ConfigError(what + ".", where=where, fix="correct that value in the config or its --set override.")
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _yaml_location(source: Path, loc: tuple[str, ...]) -> str:
+    """`file:line` of the deepest key of `loc` present in the YAML file."""
+    try:
+        node = yaml.compose(source.read_text(encoding="utf-8"))
+    except Exception:
+        return str(source)
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if key_node.value == part:
+                line, node = key_node.start_mark.line + 1, value_node
+                break
+        else:
+            break
+    return f"{source}:{line}" if line else str(source)

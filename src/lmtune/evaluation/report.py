@@ -1,0 +1,64 @@
+"""Classification metrics, terminal tables and the confusion-matrix PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    ids = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    macro = precision_recall_fscore_support(y_true, y_pred, labels=ids, average="macro", zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(macro[2]),
+        "macro_precision": float(macro[0]),
+        "macro_recall": float(macro[1]),
+        "per_class": {lb: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                      for i, lb in enumerate(labels)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+    }
+
+
+def metrics_table(metrics: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=f"{title}: accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   (n={metrics['n']})")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for label, row in metrics["per_class"].items():
+        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    return table
+
+
+def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..artifacts import atomic_write
+
+    m = np.asarray(matrix)
+    size = max(4.0, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="white" if m[i, j] > m.max() / 2 else "black")
+    fig.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write(path, buffer.getvalue())

@@ -1,0 +1,14 @@
+"""Plain supervised training."""
+from __future__ import annotations
+
+from . import register_method
+from .base import Method
+
+
+@register_method("supervised")
+class Supervised(Method):
+    """Cross-entropy (the task's own loss) on labeled batches only."""
+
+    def loss(self, model, labeled, unlabeled, step):
+        outputs = model(**labeled)
+        return outputs.loss, {}, outputs

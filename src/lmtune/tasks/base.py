@@ -1,0 +1,45 @@
+"""Task protocol: how one kind of problem turns examples into tensors, builds its model and scores it."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """Tokenized features, one dict per example; tokenized once, padded per batch by the collator."""
+
+    def __init__(self, features: list[dict[str, Any]]):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.features[index]
+
+
+class Task:
+    """Base class; subclasses register with @register_task(name)."""
+
+    # metric name -> True when greater is better; the first one is the default selection metric
+    metrics: ClassVar[dict[str, bool]] = {"loss": False}
+    auto_model: ClassVar[str] = "AutoModel"
+
+    def __init__(self, labels: list[str], tokenizer, max_length: int):
+        self.labels = labels
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def build_model(self, source: str, revision: str | None = None):
+        """Load the backbone with this task's head. Returns (model, names of newly initialised weights)."""
+        raise NotImplementedError
+
+    def encode(self, examples) -> EncodedDataset:
+        raise NotImplementedError
+
+    def collator(self):
+        raise NotImplementedError
+
+    def compute_metrics(self, eval_pred) -> dict[str, float]:
+        raise NotImplementedError

@@ -1,0 +1,81 @@
+"""CLI: commands exist, bad input gives one located line and exit code 2, tracebacks only with --debug."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from lmtune.cli import main
+from lmtune.errors import DataError
+
+
+def cli(*args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return exit_info.value.code
+
+
+def test_help_lists_the_commands(capsys):
+    main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("train", "eval", "predict", "quickstart", "validate", "ls"):
+        assert command in out
+
+
+def test_ls_lists_registered_components(capsys):
+    main(["ls"])
+    out = capsys.readouterr().out
+    assert "classification" in out and "supervised" in out
+
+
+def test_data_error_is_one_line_exit_2(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "missing.csv")}}))
+    assert cli("validate", str(cfg)) == 2
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and "file not found" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_config_error_exit_2(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  builtin: bbc_news\n")
+    assert cli("validate", str(cfg), "--set", "training.epoch=3") == 2
+    assert "did you mean 'training.epochs'" in capsys.readouterr().err
+
+
+def test_debug_shows_the_exception(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "missing.csv")}}))
+    with pytest.raises(DataError):
+        main(["--debug", "validate", str(cfg)])
+
+
+def test_validate_reports_the_data(tmp_path, toy_files, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(toy_files["train"]), "test_size": 10, "dev_size": 0,
+                                            "labels_per_class": 5}}))
+    main(["validate", str(cfg)])
+    out = capsys.readouterr().out
+    assert "10 labeled train" in out and "10 test" in out and "60 unlabeled" in out
+
+
+def test_train_eval_predict_commands(toy_config, toy_files, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(toy_config))
+    main(["train", str(cfg), "--set", "training.epochs=2"])
+    out = capsys.readouterr().out
+    assert "run dir:" in out and "macro-F1" in out
+    run_dir = toy_config["output_dir"]
+    main(["eval", run_dir, "--data", str(toy_files["dev"])])
+    assert "accuracy" in capsys.readouterr().out
+    pred = tmp_path / "p.jsonl"
+    main(["predict", run_dir, "--input", str(toy_files["test"]), "--output", str(pred)])
+    assert len(pred.read_text().splitlines()) == 30
+    assert set(json.loads(pred.read_text().splitlines()[0])) == {"source", "label", "score", "probabilities"}
+    # a label the model never saw, in an eval file, is located
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngood film,pos\nso so,neutral\n")
+    assert cli("eval", run_dir, "--data", str(bad)) == 2
+    assert f"{bad}:3" in capsys.readouterr().err

@@ -1,0 +1,149 @@
+"""Train -> eval -> predict round trip, run-dir contents, reproducibility and resume, on a tiny BERT."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, TrainerCallback
+
+import lmtune
+from lmtune import artifacts as art
+from lmtune.config import validate_config
+from lmtune.errors import ConfigError, ModelError
+
+
+def run(raw: dict, **kwargs):
+    return lmtune.train(validate_config(raw), progress=False, log=lambda m: None, **kwargs)
+
+
+def test_round_trip_train_eval_predict(toy_config, toy_files, tmp_path):
+    toy_config["training"].update(epochs=8, early_stopping_patience=3)
+    result = run(toy_config)
+    d = result.run_dir
+    for name in ("config.json", "model.safetensors", "tokenizer.json", art.RUN_FILE, art.CONFIG_FILE,
+                 art.VERSIONS_FILE, art.DATA_FILE, art.METRICS_FILE, "confusion_matrix.png"):
+        assert (d / name).is_file(), name
+    assert list((d / art.TENSORBOARD).rglob("events.out.tfevents*")), "no TensorBoard logs"
+    info = json.loads((d / art.RUN_FILE).read_text())
+    assert info["status"] == "complete" and info["labels"] == ["neg", "pos"]
+    data = json.loads((d / art.DATA_FILE).read_text())
+    assert data["fingerprints"][str(toy_files["train"])].startswith("sha256:")
+    assert "torch" in json.loads((d / art.VERSIONS_FILE).read_text())
+
+    # the toy task is separable: the tiny model must learn it
+    assert result.metrics["test"]["accuracy"] >= 0.9, result.metrics["test"]
+    # a plain transformers load of the run dir gives the same predictions
+    model = AutoModelForSequenceClassification.from_pretrained(d)
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+
+    metrics = lmtune.evaluate(d, toy_files["test"], progress=False)
+    assert metrics["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"])
+    assert (d / "eval" / "test" / "metrics.json").is_file()
+
+    out = tmp_path / "pred.jsonl"
+    rows = lmtune.predict(d, input=toy_files["test"], output=out, progress=False)
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert written == rows and len(rows) == 30
+    truth = [json.loads(line)["label"] for line in toy_files["test"].read_text().splitlines()]
+    assert sum(r["label"] == t for r, t in zip(rows, truth)) / len(truth) == pytest.approx(metrics["accuracy"])
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in rows)
+    # order of results follows input order even though batches are sorted by length
+    texts = ["good great", "bad awful terrible horrible poor sad"]
+    single = [lmtune.predict(d, [t], progress=False)[0] for t in texts]
+    assert lmtune.predict(d, texts, batch_size=1, progress=False) == single
+
+
+def test_same_seed_same_result(toy_config, tmp_path):
+    a = run(toy_config).metrics["test"]
+    toy_config["output_dir"] = str(tmp_path / "again")
+    b = run(toy_config).metrics["test"]
+    assert a["confusion_matrix"] == b["confusion_matrix"] and a["accuracy"] == b["accuracy"]
+
+
+class Kill(TrainerCallback):
+    """Simulates a killed process once a step past the first saved checkpoint is reached."""
+
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at_step:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_reaches_the_same_metrics(toy_config, tmp_path):
+    toy_config["training"]["epochs"] = 3  # 80 rows / batch 8 = 10 steps per epoch
+    reference = run(toy_config)
+    toy_config["output_dir"] = str(tmp_path / "killed")
+    with pytest.raises(KeyboardInterrupt):
+        run(toy_config, callbacks=[Kill(at_step=15)])
+    killed = tmp_path / "killed"
+    assert json.loads((killed / art.RUN_FILE).read_text())["status"] == "running"
+    with pytest.raises(ModelError, match="did not finish"):
+        lmtune.load_run(killed)
+    with pytest.raises(ConfigError, match="--resume"):
+        run(toy_config)
+    # a half-written newer checkpoint (killed mid-save) is passed over
+    half = killed / art.CHECKPOINTS / "checkpoint-99"
+    half.mkdir()
+    (half / "trainer_state.json").write_text('{"global_st')
+    assert art.last_complete_checkpoint(killed).name == "checkpoint-10"
+    resumed = run(toy_config, resume=True)
+    assert resumed.metrics["global_step"] == reference.metrics["global_step"] == 30
+    assert resumed.metrics["test"]["confusion_matrix"] == reference.metrics["test"]["confusion_matrix"]
+    ref_model = AutoModelForSequenceClassification.from_pretrained(reference.run_dir)
+    new_model = AutoModelForSequenceClassification.from_pretrained(resumed.run_dir)
+    for (name, p), q in zip(ref_model.named_parameters(), new_model.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), name
+
+
+def test_prototype_head_separates_classes_before_any_training(tiny_backbone, toy_files):
+    from lmtune.data import read_examples
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks import get_task
+    from lmtune.tasks.classification import init_head_from_prototypes
+
+    examples = read_examples(toy_files["train"]).examples
+    task = get_task("classification")(["neg", "pos"], load_tokenizer(str(tiny_backbone)), 32)
+    model, fresh = task.build_model(str(tiny_backbone))
+    assert fresh == ["classifier.bias", "classifier.weight"]
+    data = task.encode(examples)
+    batch = task.collator()([data[i] for i in range(len(data))])
+    labels = batch.pop("labels")
+    model.eval()
+    before = (model(**batch).logits.argmax(-1) == labels).float().mean()
+    init_head_from_prototypes(model, data, task.collator())
+    after = (model(**batch).logits.argmax(-1) == labels).float().mean()
+    assert after > before and after >= 0.8, (before, after)
+
+
+def test_metric_must_belong_to_the_task(toy_config):
+    toy_config["training"]["metric"] = "bleu"
+    with pytest.raises(ConfigError, match="not a metric of task 'classification'"):
+        run(toy_config)
+
+
+def test_missing_local_backbone_is_a_clear_error(toy_config):
+    toy_config["model"]["name"] = "./no/such/model"
+    with pytest.raises(ModelError, match="model directory not found"):
+        run(toy_config)
+
+
+def test_hub_name_goes_to_the_hub_loader(toy_config):
+    # offline in tests (HF_HUB_OFFLINE=1): the real hub code path runs and fails with a clear message
+    toy_config["model"]["name"] = "bert-base-uncased"
+    with pytest.raises(ModelError, match="cannot load 'bert-base-uncased' from the Hugging Face hub"):
+        run(toy_config)
+
+
+def test_skipped_rows_go_to_a_rejects_file(toy_config, toy_files):
+    with toy_files["train"].open("a") as handle:
+        handle.write('"",pos\nthree,fields,here\n')
+    toy_config["data"]["on_bad_rows"] = "skip"
+    toy_config["training"]["epochs"] = 1
+    result = run(toy_config)
+    rejects = [json.loads(line) for line in (result.run_dir / art.REJECTS_FILE).read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [82, 83]
+    assert json.loads((result.run_dir / art.DATA_FILE).read_text())["rejected"] == 2

@@ -17,14 +17,19 @@ def cli(*args):
 
 
 def test_help_lists_the_commands(capsys):
-    main(["--help"])
+    assert cli("--help") == 0
     out = capsys.readouterr().out
     for command in ("train", "eval", "predict", "quickstart", "validate", "ls"):
         assert command in out
 
 
+def test_usage_error_exit_2(capsys):
+    assert cli("train") == 2
+    assert "Missing" in capsys.readouterr().err
+
+
 def test_ls_lists_registered_components(capsys):
-    main(["ls"])
+    cli("ls")
     out = capsys.readouterr().out
     assert "classification" in out and "supervised" in out
 
@@ -56,7 +61,7 @@ def test_validate_reports_the_data(tmp_path, toy_files, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(toy_files["train"]), "test_size": 10, "dev_size": 0,
                                             "labels_per_class": 5}}))
-    main(["validate", str(cfg)])
+    assert cli("validate", str(cfg)) == 0
     out = capsys.readouterr().out
     assert "10 labeled train" in out and "10 test" in out and "60 unlabeled" in out
 
@@ -64,14 +69,14 @@ def test_validate_reports_the_data(tmp_path, toy_files, capsys):
 def test_train_eval_predict_commands(toy_config, toy_files, tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(toy_config))
-    main(["train", str(cfg), "--set", "training.epochs=2"])
+    assert cli("train", str(cfg), "--set", "training.epochs=2") == 0
     out = capsys.readouterr().out
     assert "run dir:" in out and "macro-F1" in out
     run_dir = toy_config["output_dir"]
-    main(["eval", run_dir, "--data", str(toy_files["dev"])])
+    assert cli("eval", run_dir, "--data", str(toy_files["dev"])) == 0
     assert "accuracy" in capsys.readouterr().out
     pred = tmp_path / "p.jsonl"
-    main(["predict", run_dir, "--input", str(toy_files["test"]), "--output", str(pred)])
+    assert cli("predict", run_dir, "--input", str(toy_files["test"]), "--output", str(pred)) == 0
     assert len(pred.read_text().splitlines()) == 30
     assert set(json.loads(pred.read_text().splitlines()[0])) == {"source", "label", "score", "probabilities"}
     # a label the model never saw, in an eval file, is located

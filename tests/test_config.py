@@ -72,3 +72,12 @@ def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(write(tmp_path, "data:\n  builtin: imdb\n"), ["seed=3"])
     again = load_config(write(tmp_path, cfg.to_yaml()))
     assert again == cfg
+
+
+def test_overrides_do_not_leak_into_a_shared_base():
+    from lmtune.quickstart import PRESET, quickstart_config
+
+    before = repr(PRESET)
+    assert quickstart_config(4, "runs/x", ["model.head_init=random"]).model.head_init == "random"
+    assert repr(PRESET) == before
+    assert quickstart_config(4, "runs/x").model.head_init == "prototype"

@@ -26,6 +26,7 @@ def test_round_trip_train_eval_predict(toy_config, toy_files, tmp_path):
                  art.VERSIONS_FILE, art.DATA_FILE, art.METRICS_FILE, "confusion_matrix.png"):
         assert (d / name).is_file(), name
     assert list((d / art.TENSORBOARD).rglob("events.out.tfevents*")), "no TensorBoard logs"
+    assert not (d / art.CHECKPOINTS).exists(), "checkpoints of a complete run are removed by default"
     info = json.loads((d / art.RUN_FILE).read_text())
     assert info["status"] == "complete" and info["labels"] == ["neg", "pos"]
     data = json.loads((d / art.DATA_FILE).read_text())

@@ -137,21 +137,12 @@ def list_components() -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    import click
-
+    """Entry point: typer handles usage errors itself (exit 2); lmtune's errors become one line, exit 2."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="lmtune", standalone_mode=False)
+        app(args=args, prog_name="lmtune")
     except LmtuneError as exc:
         if "--debug" in args:
             raise
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err_console.print("interrupted")
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)

@@ -5,6 +5,7 @@ closest known key and the YAML line it sits on.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +76,9 @@ class TrainingConfig(StrictModel):
     group_by_length: bool = True
     logging_steps: int = Field(10, ge=1)
     save_total_limit: int = Field(2, ge=1)
+    # per-epoch checkpoints (weights + optimizer state, ~3x the model) exist to resume a killed
+    # run; once the run is complete they are deleted unless kept
+    keep_checkpoints: bool = False
 
 
 class RunConfig(StrictModel):
@@ -96,7 +100,7 @@ class RunConfig(StrictModel):
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> RunConfig:
     """YAML file (or `base` dict) + dotted overrides -> validated RunConfig."""
-    raw: dict[str, Any] = dict(base or {})
+    raw: dict[str, Any] = copy.deepcopy(base or {})  # overrides must not leak into the caller's dict
     source = None
     if path is not None:
         source = Path(path)

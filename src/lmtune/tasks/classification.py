@@ -1,8 +1,6 @@
 """Single-label sequence classification."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
@@ -62,7 +60,7 @@ def output_layer(model, num_labels: int) -> torch.nn.Linear:
     return layers[-1]
 
 
-PROTOTYPE_MARGIN = float(os.environ.get("LMTUNE_PROTO_SCALE", "1.0"))
+PROTOTYPE_MARGIN = 1.0
 MAX_ROW_NORM = 1.0
 
 

@@ -1,0 +1,95 @@
+"""What every lmtune training entry point shares: the run dir, TrainingArguments, the Trainer
+call with resume, and the run records written before and after."""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .. import artifacts as art
+from ..config import RunConfig
+from ..device import PrecisionChoice, choose_precision
+from ..errors import ConfigError
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if overwrite:
+            shutil.rmtree(run_dir)
+        elif not resume:
+            raise ConfigError(f"run directory {run_dir} already holds a run",
+                              fix="add --resume to continue it, --overwrite to replace it, or --set output_dir=NEW_DIR.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: tuple[str, bool] | None,
+                       progress: bool, log) -> tuple["TrainingArguments", list, PrecisionChoice]:
+    """TrainingArguments from the config. `select` = (metric, greater_is_better) when there is a dev
+    set to evaluate each epoch, keep the best checkpoint and stop early on; None trains blind."""
+    from transformers import EarlyStoppingCallback, TrainingArguments
+
+    precision = choose_precision(cfg.training.precision)
+    log(f"precision: {precision.precision} on {precision.device} ({precision.reason})")
+    t = cfg.training
+    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps))
+    total_steps = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
+    args = TrainingArguments(
+        output_dir=str(run_dir / art.CHECKPOINTS),
+        num_train_epochs=t.epochs, max_steps=t.max_steps or -1,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
+        lr_scheduler_type="linear", warmup_steps=math.ceil(total_steps * t.warmup),
+        eval_strategy="epoch" if select else "no", save_strategy="epoch",
+        save_total_limit=t.save_total_limit, load_best_model_at_end=bool(select),
+        metric_for_best_model=select[0] if select else None, greater_is_better=select[1] if select else None,
+        logging_steps=t.logging_steps, report_to=["tensorboard"],
+        seed=cfg.seed, data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        use_cpu=precision.device == "cpu", disable_tqdm=not progress,
+        **precision.trainer_kwargs(),
+    )
+    callbacks = []
+    if select and t.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    return args, callbacks, precision
+
+
+def start_records(cfg: RunConfig, run_dir: Path, data_summary: dict, precision: PrecisionChoice, **info) -> dict:
+    """Resolved config, versions, data summary, and a run file with status 'running'."""
+    art.atomic_write(run_dir / art.CONFIG_FILE, cfg.to_yaml())
+    art.write_json(run_dir / art.VERSIONS_FILE, art.library_versions())
+    art.write_json(run_dir / art.DATA_FILE, data_summary)
+    run_info = {"status": "running", "task": cfg.task, "backbone": cfg.model.name, **info,
+                "precision": {"chosen": precision.precision, "device": precision.device, "reason": precision.reason,
+                              "cpu": precision.cpu_name, "cpu_flags": precision.cpu_flags}}
+    art.write_json(run_dir / art.RUN_FILE, run_info)
+    return run_info
+
+
+def fit(trainer, run_dir: Path, resume: bool, progress: bool, log) -> None:
+    """Run the Trainer, continuing from the last complete checkpoint when resuming."""
+    if not progress:  # quiet: no per-step log dicts on stdout either
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    checkpoint = art.last_complete_checkpoint(run_dir) if resume else None
+    if checkpoint:
+        log(f"resuming from {checkpoint}")
+    elif resume:
+        log("no complete checkpoint to resume from: starting from the beginning")
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+
+def tensorboard_dir(run_dir: Path) -> None:
+    """The Trainer's TensorBoard callback reads its directory from this variable."""
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / art.TENSORBOARD)
+
+
+def finish_records(run_dir: Path, run_info: dict, metrics: dict, keep_checkpoints: bool) -> None:
+    art.write_json(run_dir / art.METRICS_FILE, metrics)
+    art.write_json(run_dir / art.RUN_FILE, {**run_info, "status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if not keep_checkpoints:
+        shutil.rmtree(run_dir / art.CHECKPOINTS, ignore_errors=True)

@@ -71,3 +71,10 @@ def test_builtin_datasets_read_the_packaged_files():
     assert len(bbc.test) == 1000 and len(bbc.train) == 20 and len(bbc.unlabeled) == 2225 - 1000 - 20
     rt = prepare_data(DataConfig(builtin="rotten_tomatoes", test_size=0, dev_size=0), seed=0)
     assert rt.labels == ["negative", "positive"] and len(rt.train) == 8530
+
+
+def test_split_seed_fixes_the_test_set_across_training_seeds(tmp_path):
+    train = write_csv(tmp_path / "t.csv", sentiment_rows(50))
+    cfg = DataConfig(train=str(train), dev_size=0, test_size=20, labels_per_class=5, split_seed=0)
+    a, b = prepare_data(cfg, seed=1), prepare_data(cfg, seed=2)
+    assert a.test == b.test and a.train != b.train

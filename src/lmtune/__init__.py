@@ -1,7 +1,7 @@
 """lmtune: a pretrained language model + a few labels + raw domain text -> the best task model.
 
 Public API (imports are lazy so `import lmtune` stays fast):
-    train(cfg) -> TrainResult        evaluate(run_dir, file) -> metrics
+    train(cfg) -> TrainResult        pretrain(cfg) -> PretrainResult    evaluate(run_dir, file) -> metrics
     predict(run_dir, texts) -> rows  load_run(run_dir) -> Run       load_config(path, overrides)
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "train": ("lmtune.training.run", "train"),
+    "pretrain": ("lmtune.training.pretrain", "pretrain"),
     "evaluate": ("lmtune.api", "evaluate"),
     "predict": ("lmtune.api", "predict"),
     "load_run": ("lmtune.artifacts", "load_run"),

@@ -127,6 +127,9 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Run:
         raise ModelError(f"{path} is not an lmtune run directory (no {RUN_FILE})",
                          fix="point at the directory `lmtune train` printed at the end.")
     info = read_json(info_file)
+    if info.get("kind") == "pretrain":
+        raise ModelError(f"{path} is a continued-pretraining run: a backbone, not a task model",
+                         fix=f"fine-tune it first: lmtune train CONFIG --set model.name={path}")
     if info.get("status") != "complete":
         raise ModelError(f"the run in {path} did not finish (status: {info.get('status')})",
                          fix=f"resume it with `lmtune train {path / CONFIG_FILE} --resume`.")

@@ -57,6 +57,25 @@ def train(config: Path = typer.Argument(..., help="YAML config (see examples/)")
     console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time {result.seconds:.0f}s")
 
 
+@app.command()
+def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unlabeled text), model and pretrain sections"),
+             set_: List[str] = SetOption,
+             resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
+             overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
+    """Continue pretraining a backbone on domain text (masked LM or causal LM)."""
+    from .config import load_config
+    from .training.pretrain import pretrain as run_pretrain
+
+    result = run_pretrain(load_config(config, set_), resume=resume, overwrite=overwrite, log=_log)
+    m = result.metrics
+    if m.get("perplexity_after") is not None:
+        before = f"{m['perplexity_before']:.2f}" if m.get("perplexity_before") else "n/a"
+        console.print(f"held-out {'pseudo-' if m['objective'] == 'mlm' else ''}perplexity: {before} -> "
+                      f"{m['perplexity_after']:.2f} ({m['scored_tokens']} tokens)")
+    console.print(f"backbone written to [bold]{result.run_dir}[/bold]; fine-tune it with "
+                  f"`lmtune train CONFIG --set model.name={result.run_dir}`   wall time {result.seconds:.0f}s")
+
+
 @app.command("eval")
 def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
           data: Path = typer.Option(..., "--data", help="labeled CSV/TSV/JSONL/Parquet file"),

@@ -32,6 +32,8 @@ class DataConfig(StrictModel):
     test_size: float = Field(0.1, ge=0)
     # Keep K labels per class; the rest of the train pool becomes unlabeled text.
     labels_per_class: int | None = Field(None, ge=1)
+    # seed of the dev/test splits; null = the run's seed. Fix it to compare seeds on one test set.
+    split_seed: int | None = None
     on_bad_rows: Literal["error", "skip"] = "error"
 
     @model_validator(mode="after")
@@ -81,12 +83,26 @@ class TrainingConfig(StrictModel):
     keep_checkpoints: bool = False
 
 
+class PretrainConfig(StrictModel):
+    """`lmtune pretrain`: continue the backbone's self-supervised objective on domain text."""
+    objective: Literal["auto", "mlm", "clm"] = "auto"  # auto: masked LM for encoders, causal LM for decoders
+    mask_rate: float = Field(0.15, gt=0, lt=1)
+    whole_word_mask: bool = False
+    # pack: concatenate texts and cut into blocks of model.max_length (no padding wasted);
+    # otherwise one block per text, truncated (counted and reported)
+    packing: bool = True
+    min_words: int = Field(3, ge=1, description="shorter texts are skipped and listed in the rejects file")
+    max_texts: int | None = Field(None, ge=1, description="train on a seeded random subset of this many texts")
+    eval_tokens: int = Field(2048, ge=16, description="held-out tokens scored for (pseudo-)perplexity")
+
+
 class RunConfig(StrictModel):
     task: str = "classification"
     data: DataConfig
     model: ModelConfig = ModelConfig()
     method: MethodSpec = MethodSpec()
     training: TrainingConfig = TrainingConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     seed: int = 42
     output_dir: str | None = None
 

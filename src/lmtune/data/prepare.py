@@ -52,12 +52,13 @@ def prepare_data(cfg: DataConfig, seed: int) -> DataBundle:
     else:
         pool = read(cfg.train)
 
+    split_seed = seed if cfg.split_seed is None else cfg.split_seed
     test = read(cfg.test) if cfg.test else None
     if test is None:
-        pool, test = stratified_split(pool, cfg.test_size, seed, "test")
+        pool, test = stratified_split(pool, cfg.test_size, split_seed, "test")
     dev = read(cfg.dev) if cfg.dev else None
     if dev is None:
-        pool, dev = stratified_split(pool, cfg.dev_size, seed + 1, "dev")
+        pool, dev = stratified_split(pool, cfg.dev_size, split_seed + 1, "dev")
 
     labels = natural_sorted({ex.label for ex in pool})
     _require_two_classes(pool, cfg.train or f"builtin:{cfg.builtin}")

@@ -25,9 +25,10 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
 
 
 def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: tuple[str, bool] | None,
-                       progress: bool, log) -> tuple["TrainingArguments", list, PrecisionChoice]:
+                       progress: bool, log, **overrides) -> tuple["TrainingArguments", list, PrecisionChoice]:
     """TrainingArguments from the config. `select` = (metric, greater_is_better) when there is a dev
-    set to evaluate each epoch, keep the best checkpoint and stop early on; None trains blind."""
+    set to evaluate each epoch, keep the best checkpoint and stop early on; None trains blind.
+    `overrides` are passed to TrainingArguments as they are."""
     from transformers import EarlyStoppingCallback, TrainingArguments
 
     precision = choose_precision(cfg.training.precision)
@@ -49,7 +50,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         use_cpu=precision.device == "cpu", disable_tqdm=not progress,
-        **precision.trainer_kwargs(),
+        **precision.trainer_kwargs(), **overrides,
     )
     callbacks = []
     if select and t.early_stopping_patience:

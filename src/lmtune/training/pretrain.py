@@ -1,0 +1,132 @@
+"""`lmtune pretrain`: continue a backbone's self-supervised objective (DAPT/TAPT) on domain text.
+
+The run dir it writes is a backbone: `lmtune train --set model.name=RUN_DIR` fine-tunes it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import artifacts as art
+from ..config import RunConfig
+from ..data.corpus import Corpus, read_corpus
+from ..methods.supervised import Supervised
+from ..models import load_tokenizer, resolve_backbone
+from ..tasks.masked_lm import LanguageModeling, detect_objective
+from .common import finish_records, fit, prepare_run_dir, start_records, tensorboard_dir, training_arguments
+from .trainer import MethodTrainer
+
+
+class PerplexityTrainer(MethodTrainer):
+    """Evaluation = held-out (pseudo-)perplexity, so best-checkpoint selection, early stopping and
+    TensorBoard all see it."""
+
+    def __init__(self, *args, lm: LanguageModeling, eval_tokens: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lm = lm
+        self.eval_tokens = eval_tokens
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        result = self.lm.perplexity(self.model, eval_dataset or self.eval_dataset, self.eval_tokens,
+                                    self.args.per_device_eval_batch_size)
+        metrics = {f"{metric_key_prefix}_perplexity": result["perplexity"]}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def carry_backbone_weights(run_dir: Path, source: str, lm_model) -> list[str]:
+    """Copy into the saved checkpoint the backbone weights the LM model class leaves out (BERT's
+    masked-LM class has no pooler): without them a classifier fine-tuned from this run would get
+    a random pooler instead of the pretrained one. Loading as an LM model ignores the extra keys."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel
+
+    weights = run_dir / "model.safetensors"
+    if not weights.is_file():  # sharded checkpoint of a large model: left as transformers wrote it
+        return []
+    prefix = lm_model.base_model_prefix
+    present = set(lm_model.state_dict())
+    base = AutoModel.from_pretrained(source)
+    extra = {f"{prefix}.{k}": v.contiguous() for k, v in base.state_dict().items() if f"{prefix}.{k}" not in present}
+    if not extra:
+        return []
+    tensors = load_file(weights)
+    tensors.update(extra)
+    tmp = weights.with_suffix(".tmp")
+    save_file(tensors, tmp, metadata={"format": "pt"})
+    tmp.replace(weights)
+    return sorted(extra)
+
+
+@dataclass
+class PretrainResult:
+    run_dir: Path
+    metrics: dict
+    corpus: Corpus
+    seconds: float
+
+
+def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
+             log=print) -> PretrainResult:
+    from transformers import AutoConfig, set_seed
+
+    started = time.time()
+    p = cfg.pretrain
+    run_dir = Path(cfg.output_dir) if cfg.output_dir else Path("runs") / f"{cfg.data.builtin or Path(cfg.data.train).stem}-pretrain"
+    prepare_run_dir(run_dir, resume, overwrite)
+    set_seed(cfg.seed)
+
+    corpus = read_corpus(cfg.data, p.min_words, cfg.seed, p.max_texts)
+    if len(corpus.train) < corpus.available:
+        log(f"pretrain.max_texts: training on a random {len(corpus.train)} of {corpus.available} texts")
+    if corpus.rejects:
+        art.write_json_lines(run_dir / art.REJECTS_FILE, [r.__dict__ for r in corpus.rejects])
+        log(f"skipped {len(corpus.rejects)} texts; see {run_dir / art.REJECTS_FILE}")
+    tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
+    source = resolve_backbone(cfg.model.name)
+    objective = p.objective if p.objective != "auto" else detect_objective(AutoConfig.from_pretrained(source))
+    lm = LanguageModeling(tokenizer, objective, cfg.model.max_length, p.mask_rate, p.whole_word_mask, p.packing, cfg.seed)
+    model, fresh, tied = lm.build_model(source, cfg.model.revision)
+    if fresh:
+        log(f"newly initialised LM-head weights (not in the backbone): {', '.join(fresh)}")
+    if tied:
+        log("output decoder tied to the input embeddings")
+    train_ds = lm.encode(corpus.train)
+    stats = lm.stats
+    held_ds = LanguageModeling(tokenizer, objective, cfg.model.max_length, packing=False).encode(corpus.held_out) \
+        if corpus.held_out else None
+    log(f"corpus: {stats.texts} texts -> {stats.blocks} blocks of <= {lm.block_size} tokens ({stats.tokens} tokens"
+        + (f"; {stats.truncated_texts} texts truncated" if stats.truncated_texts else "")
+        + (f"; last {stats.dropped_tokens} tokens dropped" if stats.dropped_tokens else "")
+        + f"); {len(corpus.held_out)} held-out texts; objective: {objective}")
+
+    select = ("perplexity", False) if held_ds is not None else None
+    # eval_on_start: the perplexity before any update is the baseline
+    args, stoppers, precision = training_arguments(cfg, run_dir, len(train_ds), select=select, progress=progress,
+                                                   log=log, eval_on_start=select is not None)
+    run_info = start_records(cfg, run_dir, {**corpus.summary(), "encoding": stats.__dict__}, precision,
+                             task="pretrain", kind="pretrain", objective=objective, newly_initialised=fresh,
+                             decoder_tied=tied)
+    tensorboard_dir(run_dir)
+    trainer = PerplexityTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=held_ds,
+                                data_collator=lm.collator(), processing_class=tokenizer,
+                                callbacks=list(callbacks) + stoppers, method=Supervised(Supervised.Config(), lm),
+                                lm=lm, eval_tokens=p.eval_tokens)
+    fit(trainer, run_dir, resume, progress, log)
+    art.save_model_atomic(trainer.model, tokenizer, run_dir)
+    carried = carry_backbone_weights(run_dir, source, trainer.model)
+    if carried:
+        log(f"kept backbone weights the LM head model does not use, for fine-tuning later: {', '.join(carried)}")
+
+    history = [h["eval_perplexity"] for h in trainer.state.log_history if "eval_perplexity" in h]
+    metrics = {"objective": objective, "train_seconds": round(time.time() - started, 1),
+               "global_step": trainer.state.global_step, "epochs": trainer.state.epoch, "encoding": stats.__dict__}
+    if held_ds is not None:
+        after = lm.perplexity(trainer.model, held_ds, p.eval_tokens, cfg.training.eval_batch_size)
+        metrics.update(perplexity_before=history[0] if history else None, perplexity_after=after["perplexity"],
+                       perplexity_per_evaluation=history, scored_tokens=after["scored_tokens"])
+    metrics["wall_seconds"] = round(time.time() - started, 1)
+    finish_records(run_dir, run_info, metrics, cfg.training.keep_checkpoints)
+    return PretrainResult(run_dir, metrics, corpus, metrics["wall_seconds"])

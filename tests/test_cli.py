@@ -9,6 +9,8 @@ import yaml
 from lmtune.cli import main
 from lmtune.errors import DataError
 
+from conftest import sentiment_rows
+
 
 def cli(*args):
     with pytest.raises(SystemExit) as exit_info:
@@ -84,3 +86,16 @@ def test_train_eval_predict_commands(toy_config, toy_files, tmp_path, capsys):
     bad.write_text("text,label\ngood film,pos\nso so,neutral\n")
     assert cli("eval", run_dir, "--data", str(bad)) == 2
     assert f"{bad}:3" in capsys.readouterr().err
+
+
+def test_pretrain_command(tiny_backbone, tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(r["text"] for r in sentiment_rows(30)) + "\n")
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(corpus), "dev_size": 6},
+                                   "model": {"name": str(tiny_backbone), "max_length": 32},
+                                   "pretrain": {"eval_tokens": 50}, "training": {"epochs": 1},
+                                   "output_dir": str(tmp_path / "pre")}))
+    assert cli("pretrain", str(cfg)) == 0
+    out = capsys.readouterr().out
+    assert "pseudo-perplexity" in out and "--set model.name=" in out

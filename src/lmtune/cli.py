@@ -14,7 +14,7 @@ from .errors import LmtuneError
 
 app = typer.Typer(help="lmtune: fine-tune a pretrained language model on few labels plus raw domain text.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
+console = Console(soft_wrap=True)  # long paths stay on one line (copy-pasteable)
 err_console = Console(stderr=True)
 _state = {"debug": False}
 

@@ -10,15 +10,11 @@ per class it is given. Prints a table: accuracy mean and std over seeds per labe
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
-
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,21 +27,15 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=1000)
     args = parser.parse_args()
 
-    import torch
-    import transformers
+    from _machine import quiet_and_describe
 
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    print(quiet_and_describe(f"max_length={args.max_length}"), flush=True)
     from lmtune.config import DataConfig, load_config
     from lmtune.data import prepare_data
-    from lmtune.device import cpu_capabilities
     from lmtune.quickstart import quickstart_config
     from lmtune.training.pretrain import pretrain
     from lmtune.training.run import train
 
-    caps = cpu_capabilities()
-    print(f"# {time.strftime('%Y-%m-%d')}  CPU: {caps.get('cpu_name')}  threads: {torch.get_num_threads()}  "
-          f"amx_bf16={caps.get('amx_bf16')} avx2={caps.get('avx2')}  max_length={args.max_length}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="lmtune-dapt-"))
     pool = prepare_data(DataConfig(builtin="imdb", test_size=args.test_size, dev_size=0, split_seed=0), seed=0).train
     texts = [ex.text for ex in pool]

@@ -10,13 +10,8 @@ MiniLM) with --set style overrides. Prints a table (mean and std over seeds per 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
-import time
-
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,18 +20,12 @@ def main() -> None:
     parser.add_argument("--labels-per-class", type=int, default=4)
     args = parser.parse_args()
 
-    import torch
-    import transformers
+    from _machine import quiet_and_describe
 
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    from lmtune.device import cpu_capabilities
+    print(quiet_and_describe(), flush=True)
     from lmtune.quickstart import quickstart_config
     from lmtune.training.run import train
 
-    caps = cpu_capabilities()
-    print(f"# {time.strftime('%Y-%m-%d')}  CPU: {caps.get('cpu_name')}  threads: {torch.get_num_threads()}  "
-          f"amx_bf16={caps.get('amx_bf16')} avx512_bf16={caps.get('avx512_bf16')} avx2={caps.get('avx2')}")
     print(f"{'variant':<14} {'seed':>4} {'accuracy':>9} {'macro_f1':>9} {'train_s':>8} {'wall_s':>7}  overrides")
     results: dict[str, list[float]] = {}
     for spec in args.variants:

@@ -11,12 +11,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_quickstart_pipeline_on_the_packaged_backbone(tmp_path):
-    cfg = quickstart_config(2, str(tmp_path / "run"), ["data.test_size=25", "model.max_length=64", "training.epochs=2"])
+    cfg = quickstart_config(4, str(tmp_path / "run"), ["data.test_size=50", "model.max_length=128", "training.epochs=3"])
     result = lmtune.train(cfg, progress=False, log=lambda m: None)
     test = result.metrics["test"]
-    assert test["n"] == 25 and len(result.data.train) == 10
+    assert test["n"] == 50 and len(result.data.train) == 20
     # 5 topics: chance is 0.2; the pretrained features with a prototype head are far above it
-    assert test["accuracy"] >= 0.5, test
+    assert test["accuracy"] >= 0.6, test
     model = AutoModelForSequenceClassification.from_pretrained(result.run_dir)
     assert sorted(model.config.label2id) == ["business", "entertainment", "politics", "sports", "tech"]
     rows = lmtune.predict(result.run_dir, ["The striker scored twice in the cup final."], progress=False)

@@ -148,3 +148,14 @@ def test_skipped_rows_go_to_a_rejects_file(toy_config, toy_files):
     rejects = [json.loads(line) for line in (result.run_dir / art.REJECTS_FILE).read_text().splitlines()]
     assert [r["line"] for r in rejects] == [82, 83]
     assert json.loads((result.run_dir / art.DATA_FILE).read_text())["rejected"] == 2
+
+
+def test_max_length_is_honoured_in_training_and_prediction(tiny_backbone):
+    from lmtune.data import TextExample
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks import get_task
+
+    tok = load_tokenizer(str(tiny_backbone))
+    task = get_task("classification")(["neg", "pos"], tok, 16)
+    long = TextExample(" ".join(["good"] * 100), "pos")
+    assert len(task.encode([long])[0]["input_ids"]) == 16

@@ -81,3 +81,9 @@ def test_overrides_do_not_leak_into_a_shared_base():
     assert quickstart_config(4, "runs/x", ["model.head_init=random"]).model.head_init == "random"
     assert repr(PRESET) == before
     assert quickstart_config(4, "runs/x").model.head_init == "prototype"
+
+
+@pytest.mark.parametrize("example", sorted(__import__("pathlib").Path(__file__).parent.parent.glob("examples/*.yaml")),
+                         ids=lambda p: p.name)
+def test_example_configs_are_valid(example):
+    load_config(example)

@@ -25,6 +25,9 @@ REJECTS_FILE = "rejects.jsonl"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | Path, content: str | bytes) -> Path:
     """Write to a temp file beside `path`, then rename: readers never see half a file."""
@@ -36,6 +39,7 @@ def atomic_write(path: str | Path, content: str | bytes) -> Path:
             handle.write(content.encode("utf-8") if isinstance(content, str) else content)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

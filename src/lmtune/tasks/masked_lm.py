@@ -53,7 +53,7 @@ def special_affixes(tokenizer) -> tuple[list[int], list[int]]:
 
 class LanguageModeling:
     def __init__(self, tokenizer, objective: str, block_size: int, mask_rate: float = 0.15,
-                 whole_word_mask: bool = False, packing: bool = True, seed: int = 0):
+                 whole_word_mask: bool = False, packing: bool = True):
         if objective not in ("mlm", "clm"):
             raise ValueError(objective)
         if objective == "mlm" and tokenizer.mask_token is None:
@@ -67,7 +67,6 @@ class LanguageModeling:
         self.mask_rate = mask_rate
         self.whole_word_mask = whole_word_mask
         self.packing = packing
-        self.seed = seed
         self.stats: EncodeStats | None = None
 
     # ------------------------------------------------------------ model
@@ -135,8 +134,9 @@ class LanguageModeling:
 
         return DataCollatorForLanguageModeling(self.tokenizer, mlm=self.objective == "mlm",
                                                whole_word_mask=self.whole_word_mask and self.objective == "mlm",
-                                               mlm_probability=self.mask_rate if self.objective == "mlm" else None,
-                                               seed=self.seed)
+                                               mlm_probability=self.mask_rate if self.objective == "mlm" else None)
+        # no collator seed: masks come from the global RNG, which set_seed fixes and the Trainer
+        # restores from a checkpoint, so a resumed run masks exactly as an uninterrupted one
 
     # ------------------------------------------------------------ evaluation
 

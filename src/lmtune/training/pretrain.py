@@ -87,7 +87,7 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
     tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
     source = resolve_backbone(cfg.model.name)
     objective = p.objective if p.objective != "auto" else detect_objective(AutoConfig.from_pretrained(source))
-    lm = LanguageModeling(tokenizer, objective, cfg.model.max_length, p.mask_rate, p.whole_word_mask, p.packing, cfg.seed)
+    lm = LanguageModeling(tokenizer, objective, cfg.model.max_length, p.mask_rate, p.whole_word_mask, p.packing)
     model, fresh, tied = lm.build_model(source, cfg.model.revision)
     if fresh:
         log(f"newly initialised LM-head weights (not in the backbone): {', '.join(fresh)}")

@@ -51,4 +51,5 @@ def _load_error(name: str, source: str, exc: Exception) -> ModelError:
     if Path(source).is_dir():
         return ModelError(f"cannot load {source}: {exc}", fix="check the directory holds a complete saved model.")
     return ModelError(f"cannot load {name!r} from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0]})",
-                      fix="check the name and your network, or use a local directory or 'default'.")
+                      fix="check the name and your network (offline: set HF_HUB_OFFLINE=1 to fail at once), "
+                          "or use a local directory or 'default'.")

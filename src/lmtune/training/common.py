@@ -14,6 +14,13 @@ from ..device import PrecisionChoice, choose_precision
 from ..errors import ConfigError
 
 
+def run_dir_of(cfg: RunConfig, kind: str) -> Path:
+    """`output_dir`, or runs/<data source>-<kind>."""
+    if cfg.output_dir:
+        return Path(cfg.output_dir)
+    return Path("runs") / f"{cfg.data.builtin or Path(cfg.data.train).stem}-{kind}"
+
+
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
         if overwrite:

@@ -14,7 +14,8 @@ from ..data.corpus import Corpus, read_corpus
 from ..methods.supervised import Supervised
 from ..models import load_tokenizer, resolve_backbone
 from ..tasks.masked_lm import LanguageModeling, detect_objective
-from .common import finish_records, fit, prepare_run_dir, start_records, tensorboard_dir, training_arguments
+from .common import (finish_records, fit, prepare_run_dir, run_dir_of, start_records, tensorboard_dir,
+                     training_arguments)
 from .trainer import MethodTrainer
 
 
@@ -74,7 +75,7 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
 
     started = time.time()
     p = cfg.pretrain
-    run_dir = Path(cfg.output_dir) if cfg.output_dir else Path("runs") / f"{cfg.data.builtin or Path(cfg.data.train).stem}-pretrain"
+    run_dir = run_dir_of(cfg, "pretrain")
     prepare_run_dir(run_dir, resume, overwrite)
     set_seed(cfg.seed)
 

@@ -15,7 +15,8 @@ from ..methods import get_method
 from ..models import load_tokenizer, resolve_backbone
 from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
-from .common import finish_records, fit, prepare_run_dir, start_records, tensorboard_dir, training_arguments
+from .common import (finish_records, fit, prepare_run_dir, run_dir_of, start_records, tensorboard_dir,
+                     training_arguments)
 from .trainer import MethodTrainer
 
 
@@ -27,18 +28,13 @@ class TrainResult:
     seconds: float
 
 
-def default_run_dir(cfg: RunConfig) -> Path:
-    source = cfg.data.builtin or Path(cfg.data.train).stem
-    return Path("runs") / f"{source}-{cfg.task}"
-
-
 def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
           log=print) -> TrainResult:
     """Train, keep the best model, evaluate on dev and test, write the run dir."""
     from transformers import set_seed
 
     started = time.time()
-    run_dir = Path(cfg.output_dir) if cfg.output_dir else default_run_dir(cfg)
+    run_dir = run_dir_of(cfg, cfg.task)
     prepare_run_dir(run_dir, resume, overwrite)
     set_seed(cfg.seed)
 

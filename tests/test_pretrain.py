@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from lmtune.errors import DataError, ModelError
 from lmtune.models import load_tokenizer
 from lmtune.tasks.masked_lm import LanguageModeling
 
-from conftest import NEUTRAL, POSITIVE, VOCAB, sentiment_rows, write_csv
+from conftest import NEUTRAL, VOCAB, sentiment_rows, write_csv
 
 QUIET = dict(progress=False, log=lambda m: None)
 
@@ -77,7 +76,6 @@ def test_whole_word_masking_masks_every_piece_of_a_word(tiny_backbone):
 
 
 def test_perplexity_of_a_uniform_model_is_the_vocabulary_size(tiny_backbone, tiny_gpt2):
-    tok = load_tokenizer(str(tiny_backbone))
     texts = [" ".join(NEUTRAL[:8])] * 4
     for source, objective in ((tiny_backbone, "mlm"), (tiny_gpt2, "clm")):
         lm = LanguageModeling(load_tokenizer(str(source)), objective, 32, packing=False)

@@ -1,7 +1,6 @@
 """Readers: every format, and every bad-input case named in the core issue, located by file:line."""
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Backbones: the packaged default, a local directory, or a hub name (loaded where internet exists)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .errors import ModelError

@@ -7,11 +7,15 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import artifacts as art
 from ..config import RunConfig
 from ..device import PrecisionChoice, choose_precision
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 
 def run_dir_of(cfg: RunConfig, kind: str) -> Path:

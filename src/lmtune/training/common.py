@@ -18,11 +18,22 @@ if TYPE_CHECKING:
     from transformers import TrainingArguments
 
 
-def run_dir_of(cfg: RunConfig, kind: str) -> Path:
-    """`output_dir`, or runs/<data source>-<kind>."""
-    if cfg.output_dir:
-        return Path(cfg.output_dir)
-    return Path("runs") / f"{cfg.data.builtin or Path(cfg.data.train).stem}-{kind}"
+def begin_run(cfg: RunConfig, kind: str, resume: bool, overwrite: bool) -> Path:
+    """Seed everything and claim the run dir: `output_dir`, or runs/<data source>-<kind>."""
+    from transformers import set_seed
+
+    run_dir = Path(cfg.output_dir) if cfg.output_dir else \
+        Path("runs") / f"{cfg.data.builtin or Path(cfg.data.train).stem}-{kind}"
+    prepare_run_dir(run_dir, resume, overwrite)
+    set_seed(cfg.seed)
+    return run_dir
+
+
+def write_rejects(run_dir: Path, rejects: list, log) -> None:
+    """Rows that were not used go to a file and are counted on screen: never dropped silently."""
+    if rejects:
+        art.write_json_lines(run_dir / art.REJECTS_FILE, [r.__dict__ for r in rejects])
+        log(f"skipped {len(rejects)} rows; see {run_dir / art.REJECTS_FILE}")
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:

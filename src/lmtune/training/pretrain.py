@@ -14,8 +14,7 @@ from ..data.corpus import Corpus, read_corpus
 from ..methods.supervised import Supervised
 from ..models import load_tokenizer, resolve_backbone
 from ..tasks.masked_lm import LanguageModeling, detect_objective
-from .common import (finish_records, fit, prepare_run_dir, run_dir_of, start_records, tensorboard_dir,
-                     training_arguments)
+from .common import begin_run, finish_records, fit, start_records, tensorboard_dir, training_arguments, write_rejects
 from .trainer import MethodTrainer
 
 
@@ -71,20 +70,15 @@ class PretrainResult:
 
 def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
              log=print) -> PretrainResult:
-    from transformers import AutoConfig, set_seed
+    from transformers import AutoConfig
 
     started = time.time()
     p = cfg.pretrain
-    run_dir = run_dir_of(cfg, "pretrain")
-    prepare_run_dir(run_dir, resume, overwrite)
-    set_seed(cfg.seed)
-
+    run_dir = begin_run(cfg, "pretrain", resume, overwrite)
     corpus = read_corpus(cfg.data, p.min_words, cfg.seed, p.max_texts)
     if len(corpus.train) < corpus.available:
         log(f"pretrain.max_texts: training on a random {len(corpus.train)} of {corpus.available} texts")
-    if corpus.rejects:
-        art.write_json_lines(run_dir / art.REJECTS_FILE, [r.__dict__ for r in corpus.rejects])
-        log(f"skipped {len(corpus.rejects)} texts; see {run_dir / art.REJECTS_FILE}")
+    write_rejects(run_dir, corpus.rejects, log)
     tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
     source = resolve_backbone(cfg.model.name)
     objective = p.objective if p.objective != "auto" else detect_objective(AutoConfig.from_pretrained(source))

@@ -15,8 +15,8 @@ from ..methods import get_method
 from ..models import load_tokenizer, resolve_backbone
 from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
-from .common import (finish_records, fit, prepare_run_dir, run_dir_of, start_records, tensorboard_dir,
-                     training_arguments)
+from .common import (begin_run, finish_records, fit, start_records, tensorboard_dir, training_arguments,
+                     write_rejects)
 from .trainer import MethodTrainer
 
 
@@ -31,17 +31,10 @@ class TrainResult:
 def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
           log=print) -> TrainResult:
     """Train, keep the best model, evaluate on dev and test, write the run dir."""
-    from transformers import set_seed
-
     started = time.time()
-    run_dir = run_dir_of(cfg, cfg.task)
-    prepare_run_dir(run_dir, resume, overwrite)
-    set_seed(cfg.seed)
-
+    run_dir = begin_run(cfg, cfg.task, resume, overwrite)
     data = prepare_data(cfg.data, cfg.seed)
-    if data.rejects:
-        art.write_json_lines(run_dir / art.REJECTS_FILE, [r.__dict__ for r in data.rejects])
-        log(f"skipped {len(data.rejects)} bad rows (on_bad_rows=skip); see {run_dir / art.REJECTS_FILE}")
+    write_rejects(run_dir, data.rejects, log)
     log(f"data: {len(data.train)} labeled train, {len(data.dev)} dev, {len(data.test)} test, "
         f"{len(data.unlabeled)} unlabeled; {len(data.labels)} labels")
 

@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--labels", type=int, nargs="+", default=[4, 20])
     parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--backbones", nargs="+", default=["base", "tapt"], choices=["base", "tapt"],
+                        help="which to fine-tune (base runs do not depend on the TAPT settings)")
     args = parser.parse_args()
 
     from _machine import quiet_and_describe
@@ -60,6 +62,8 @@ def main() -> None:
     results: dict[tuple[int, str], list[float]] = {}
     for k in args.labels:
         for name, backbone in (("base", "default"), ("tapt", str(tapt.run_dir))):
+            if name not in args.backbones:
+                continue
             for seed in args.seeds:
                 with tempfile.TemporaryDirectory(dir=work) as tmp:
                     cfg = quickstart_config(k, tmp, ["data.builtin=imdb", f"data.test_size={args.test_size}",
@@ -71,10 +75,11 @@ def main() -> None:
                 print(f"{k:>12} {name:>9} {seed:>4} {acc:>9.4f} {r.metrics['train_seconds']:>8.1f}", flush=True)
 
     print(f"\n{'labels/class':>12} {'base':>15} {'tapt':>15} {'gain':>7}")
+    fmt = lambda v: f"{statistics.mean(v):.4f}±{statistics.stdev(v) if len(v) > 1 else 0:.4f}" if v else "-"
     for k in args.labels:
-        base, adapted = results[(k, "base")], results[(k, "tapt")]
-        fmt = lambda v: f"{statistics.mean(v):.4f}±{statistics.stdev(v) if len(v) > 1 else 0:.4f}"
-        print(f"{k:>12} {fmt(base):>15} {fmt(adapted):>15} {statistics.mean(adapted) - statistics.mean(base):>+7.4f}")
+        base, adapted = results.get((k, "base"), []), results.get((k, "tapt"), [])
+        gain = f"{statistics.mean(adapted) - statistics.mean(base):>+7.4f}" if base and adapted else "-"
+        print(f"{k:>12} {fmt(base):>15} {fmt(adapted):>15} {gain:>7}")
     print(f"TAPT cost: {m['train_seconds']:.0f}s for {m['global_step']} steps; total {time.time() - started:.0f}s")
 
 

@@ -16,15 +16,13 @@ app = typer.Typer(help="lmtune: fine-tune a pretrained language model on few lab
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True)  # long paths stay on one line (copy-pasteable)
 err_console = Console(stderr=True)
-_state = {"debug": False}
 
 SetOption = typer.Option([], "--set", help="override a config key, e.g. --set training.epochs=3 (repeatable)")
 
 
 @app.callback()
 def _options(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
-    _state["debug"] = debug
-    _quiet_libraries()
+    _quiet_libraries()  # --debug is declared here for parsing and help; main() acts on it
 
 
 def _quiet_libraries() -> None:

@@ -92,16 +92,28 @@ class LanguageModeling:
     def encode(self, texts: list[str]) -> EncodedDataset:
         tok = self.tokenizer
         want_offsets = self.whole_word_mask and self.objective == "mlm"
-        if not self.packing:
-            enc = tok(texts, truncation=True, max_length=self.block_size, return_special_tokens_mask=True,
-                      return_offsets_mapping=want_offsets, return_overflowing_tokens=False)
-            full = tok(texts, add_special_tokens=True)["input_ids"]
-            truncated = sum(len(ids) > self.block_size for ids in full)
-            features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
-            self.stats = EncodeStats(len(texts), len(features), sum(len(f["input_ids"]) for f in features), truncated)
-            return EncodedDataset(features)
+        prefix, suffix = special_affixes(tok)
+        room = self.block_size - len(prefix) - len(suffix)
+        if room < 8:
+            raise ConfigError(f"model.max_length={self.block_size} leaves no room for text", fix="raise model.max_length.")
         enc = tok(texts, add_special_tokens=False, return_offsets_mapping=want_offsets)
         sep = tok.sep_token_id if self.objective == "mlm" else tok.eos_token_id
+
+        def block(ids: list[int], offsets: list) -> dict:
+            item = {"input_ids": prefix + ids + suffix, "attention_mask": [1] * (len(prefix) + len(ids) + len(suffix)),
+                    # template tokens and document boundaries are never masked or predicted
+                    "special_tokens_mask": [1] * len(prefix) + [int(t == sep) for t in ids] + [1] * len(suffix)}
+            if want_offsets:
+                item["offset_mapping"] = [(0, 0)] * len(prefix) + offsets + [(0, 0)] * len(suffix)
+            return item
+
+        if not self.packing:  # one block per text, cut at max_length (counted)
+            pieces = enc["input_ids"]
+            features = [block(ids[:room], enc["offset_mapping"][i][:room] if want_offsets else [])
+                        for i, ids in enumerate(pieces)]
+            self.stats = EncodeStats(len(texts), len(features), sum(len(f["input_ids"]) for f in features),
+                                     sum(len(ids) > room for ids in pieces))
+            return EncodedDataset(features)
         ids, offsets = [], []
         for i, piece in enumerate(enc["input_ids"]):
             ids += piece
@@ -109,19 +121,8 @@ class LanguageModeling:
             if sep is not None:  # a boundary token between documents
                 ids.append(sep)
                 offsets += [(0, 0)] if want_offsets else []
-        prefix, suffix = special_affixes(tok)
-        room = self.block_size - len(prefix) - len(suffix)
-        if room < 8:
-            raise ConfigError(f"model.max_length={self.block_size} leaves no room for text", fix="raise model.max_length.")
-        features = []
-        for start in range(0, len(ids) - room + 1, room):
-            chunk = ids[start:start + room]
-            item = {"input_ids": prefix + chunk + suffix, "attention_mask": [1] * (len(prefix) + room + len(suffix)),
-                    # template tokens and document boundaries are never masked or predicted
-                    "special_tokens_mask": [1] * len(prefix) + [int(t == sep) for t in chunk] + [1] * len(suffix)}
-            if want_offsets:
-                item["offset_mapping"] = [(0, 0)] * len(prefix) + offsets[start:start + room] + [(0, 0)] * len(suffix)
-            features.append(item)
+        features = [block(ids[start:start + room], offsets[start:start + room] if want_offsets else [])
+                    for start in range(0, len(ids) - room + 1, room)]
         dropped = len(ids) - len(features) * room
         if not features:
             raise ConfigError(f"the corpus holds {len(ids)} tokens, less than one block of {room}",

@@ -21,6 +21,14 @@ NEUTRAL = "the a movie film plot actor story scene was is it this and of very qu
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + POSITIVE + NEGATIVE + NEUTRAL + ["##s", "##ly"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def encode_cache(tmp_path_factory) -> Path:
+    """Tests never touch the user's ~/.cache; within a session the cache is shared like a user's."""
+    path = tmp_path_factory.mktemp("encode-cache")
+    os.environ["LMTUNE_CACHE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> Path:
     import torch

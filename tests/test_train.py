@@ -158,3 +158,35 @@ def test_max_length_is_honoured_in_training_and_prediction(tiny_backbone):
     task = get_task("classification")(["neg", "pos"], tok, 16)
     long = TextExample(" ".join(["good"] * 100), "pos")
     assert len(task.encode([long])[0]["input_ids"]) == 16
+
+
+def test_encoding_is_cached_by_content(tiny_backbone, monkeypatch, tmp_path):
+    """Same texts, tokenizer and settings: the second encode loads features instead of tokenizing;
+    another max_length or another text is a miss; LMTUNE_CACHE_DIR=off never touches disk."""
+    from lmtune.data import TextExample
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks import get_task
+
+    monkeypatch.setenv("LMTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    tokenizer = load_tokenizer(str(tiny_backbone))
+    calls = []
+    real = tokenizer.__class__.__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(tokenizer.__class__, "__call__", counting)
+    examples = [TextExample("good movie", "pos"), TextExample("bad film", "neg")]
+    task = get_task("classification")(["neg", "pos"], tokenizer, 16)
+    first = task.encode(examples)
+    again = task.encode(examples)
+    assert len(calls) == 1 and again.features == first.features
+    get_task("classification")(["neg", "pos"], tokenizer, 8).encode(examples)
+    task.encode(examples[:1])
+    assert len(calls) == 3
+    assert len(list((tmp_path / "cache").glob("*.pkl"))) == 3
+
+    monkeypatch.setenv("LMTUNE_CACHE_DIR", "off")
+    task.encode(examples)
+    assert len(calls) == 4 and len(list((tmp_path / "cache").glob("*.pkl"))) == 3

@@ -7,6 +7,7 @@ from . import artifacts as art
 from .artifacts import Run, load_run
 from .data import read_examples
 from .errors import DataError
+from .evaluation.inference import plan_inference
 from .evaluation.predict import predict_proba
 from .evaluation.report import classification_metrics, save_confusion_png
 
@@ -22,8 +23,10 @@ def _columns(run: Run, text_column: str | None, label_column: str | None) -> tup
 
 def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None = None,
              label_column: str | None = None, on_bad_rows: str = "error", batch_size: int = 64,
-             progress: bool = True, save: bool = True) -> dict:
-    """Metrics of a run on a labeled file; saved under RUN_DIR/eval/<file stem>/ unless save=False."""
+             progress: bool = True, save: bool = True, quantize: str = "auto", compile: bool = False,
+             log=lambda message: None) -> dict:
+    """Metrics of a run on a labeled file; saved under RUN_DIR/eval/<file stem>/ unless save=False.
+    quantize: auto (int8 where the run's check allowed it), int8, none; compile: torch.compile."""
     run = _run(run)
     text_column, label_column = _columns(run, text_column, label_column)
     result = read_examples(data, text_column=text_column, label_column=label_column, on_bad_rows=on_bad_rows)
@@ -32,11 +35,14 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
         if ex.label not in label2id:
             raise DataError(f"label {ex.label!r} is not one the model knows ({', '.join(run.labels)})", where=ex.source,
                             fix="correct the label or evaluate a run trained with it.")
-    probs = predict_proba(run.model, run.tokenizer, [ex.text for ex in result.examples], max_length=run.max_length,
-                          batch_size=batch_size, progress=progress, desc="evaluate")
+    plan = plan_inference(run.model, run.info, quantize, compile)
+    log(f"inference: {plan.description}")
+    probs = predict_proba(plan.model, run.tokenizer, [ex.text for ex in result.examples], max_length=run.max_length,
+                          batch_size=batch_size, progress=progress, desc="evaluate", precision=plan.precision)
     metrics = classification_metrics([label2id[ex.label] for ex in result.examples], probs.argmax(-1).tolist(), run.labels)
     metrics["file"] = str(data)
     metrics["rejected"] = len(result.rejects)
+    metrics["inference"] = plan.description
     if save:
         out = run.path / "eval" / Path(data).stem
         art.write_json(out / "metrics.json", metrics)
@@ -49,9 +55,11 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
 
 def predict(run: str | Path | Run, texts: list[str] | None = None, *, input: str | Path | None = None,
             output: str | Path | None = None, text_column: str | None = None, on_bad_rows: str = "error",
-            batch_size: int = 64, progress: bool = True) -> list[dict]:
+            batch_size: int = 64, progress: bool = True, quantize: str = "auto", compile: bool = False,
+            log=lambda message: None) -> list[dict]:
     """Label + probabilities per text (from `texts`, or the text column of `input`); written as
-    JSONL to `output` when given. A skipped bad row gets a record with its error, never vanishes."""
+    JSONL to `output` when given. A skipped bad row gets a record with its error, never vanishes.
+    quantize / compile: as in `evaluate`."""
     run = _run(run)
     sources: list[str | None]
     rejects = []
@@ -66,8 +74,10 @@ def predict(run: str | Path | Run, texts: list[str] | None = None, *, input: str
         rejects = result.rejects
     else:
         sources = [None] * len(texts)
-    probs = predict_proba(run.model, run.tokenizer, list(texts), max_length=run.max_length, batch_size=batch_size,
-                          progress=progress)
+    plan = plan_inference(run.model, run.info, quantize, compile)
+    log(f"inference: {plan.description}")
+    probs = predict_proba(plan.model, run.tokenizer, list(texts), max_length=run.max_length, batch_size=batch_size,
+                          progress=progress, precision=plan.precision)
     records = []
     for source, row in zip(sources, probs):
         best = int(row.argmax())

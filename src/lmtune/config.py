@@ -50,6 +50,10 @@ class ModelConfig(StrictModel):
     max_length: int = Field(256, ge=8, le=8192)
     # "prototype": classifier rows start at the class means of the pooled features (few-shot).
     head_init: Literal["prototype", "random"] = "prototype"
+    # Dropout on attention weights while training; null keeps the backbone's own value. At 0 the
+    # fused attention kernel runs: training steps 1.4x faster on CPU (dropout there forces the
+    # unfused path), same accuracy in BENCHMARKS.md.
+    attention_dropout: float | None = Field(0.0, ge=0, lt=1)
 
 
 class MethodSpec(BaseModel):
@@ -76,6 +80,9 @@ class TrainingConfig(StrictModel):
     metric: str = "macro_f1"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
+    # torch.compile the model for training. Off: on CPU a few-shot run spends longer compiling
+    # than it saves (2x slower end to end in BENCHMARKS.md); try it for long runs.
+    compile: bool = False
     logging_steps: int = Field(10, ge=1)
     save_total_limit: int = Field(2, ge=1)
     # per-epoch checkpoints (weights + optimizer state, ~3x the model) exist to resume a killed

@@ -36,6 +36,20 @@ def resolve_backbone(name: str) -> str:
     return name  # hub id such as 'bert-base-uncased' or 'org/model'
 
 
+# Where architectures keep the dropout on attention weights (BERT family; Llama, DistilBERT; GPT-2).
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
+
+
+def config_overrides(source: str, revision: str | None, attention_dropout: float | None) -> dict:
+    """Keyword overrides of the backbone's config for `from_pretrained`: only keys it really has."""
+    if attention_dropout is None:
+        return {}
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, revision=revision)
+    return {key: attention_dropout for key in ATTENTION_DROPOUT_KEYS if hasattr(config, key)}
+
+
 def load_tokenizer(name: str, revision: str | None = None):
     from transformers import AutoTokenizer
 

@@ -31,8 +31,9 @@ class Task:
         self.tokenizer = tokenizer
         self.max_length = max_length
 
-    def build_model(self, source: str, revision: str | None = None):
-        """Load the backbone with this task's head. Returns (model, names of newly initialised weights)."""
+    def build_model(self, source: str, revision: str | None = None, **config_overrides):
+        """Load the backbone with this task's head (`config_overrides` set keys of its config).
+        Returns (model, names of newly initialised weights)."""
         raise NotImplementedError
 
     def encode(self, examples) -> EncodedDataset:

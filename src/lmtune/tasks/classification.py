@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from .base import EncodedDataset, Task
+from .cache import cached, tokenizer_fingerprint
 from . import register_task
 
 
@@ -15,7 +16,7 @@ class Classification(Task):
     metrics = {"macro_f1": True, "accuracy": True, "loss": False}
     auto_model = "AutoModelForSequenceClassification"
 
-    def build_model(self, source: str, revision: str | None = None):
+    def build_model(self, source: str, revision: str | None = None, **config_overrides):
         from transformers import AutoModelForSequenceClassification
 
         model, info = AutoModelForSequenceClassification.from_pretrained(
@@ -23,20 +24,26 @@ class Classification(Task):
             id2label=dict(enumerate(self.labels)), label2id={lb: i for i, lb in enumerate(self.labels)},
             problem_type="single_label_classification", output_loading_info=True,
             ignore_mismatched_sizes=True,  # a run dir or checkpoint with another label set gets a new head
+            **config_overrides,
         )
         fresh = sorted(set(info.get("missing_keys", [])) | {k for k, *_ in info.get("mismatched_keys", [])})
         return model, fresh
 
     def encode(self, examples) -> EncodedDataset:
+        texts, labels = [ex.text for ex in examples], [ex.label for ex in examples]
+        key = ("classification", tokenizer_fingerprint(self.tokenizer), self.max_length, self.labels, texts, labels)
+        return EncodedDataset(cached(key, lambda: self._features(texts, labels)))
+
+    def _features(self, texts: list[str], labels: list) -> list[dict]:
         label2id = {lb: i for i, lb in enumerate(self.labels)}
-        enc = self.tokenizer([ex.text for ex in examples], truncation=True, max_length=self.max_length)
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         features = []
-        for i, ex in enumerate(examples):
+        for i, label in enumerate(labels):
             item = {key: enc[key][i] for key in enc.keys()}
-            if ex.label is not None:
-                item["labels"] = label2id[ex.label]
+            if label is not None:
+                item["labels"] = label2id[label]
             features.append(item)
-        return EncodedDataset(features)
+        return features
 
     def collator(self):
         from transformers import DataCollatorWithPadding

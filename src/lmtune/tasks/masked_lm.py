@@ -14,6 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from .base import EncodedDataset
+from .cache import cached, tokenizer_fingerprint
 
 
 def detect_objective(config) -> str:
@@ -71,13 +72,13 @@ class LanguageModeling:
 
     # ------------------------------------------------------------ model
 
-    def build_model(self, source: str, revision: str | None = None):
+    def build_model(self, source: str, revision: str | None = None, **config_overrides):
         """The backbone with an LM head; a missing head is built with its decoder tied to the input
         embeddings. Returns (model, names of weights that were newly initialised)."""
         import transformers
 
         cls = transformers.AutoModelForMaskedLM if self.objective == "mlm" else transformers.AutoModelForCausalLM
-        model, info = cls.from_pretrained(source, revision=revision, output_loading_info=True)
+        model, info = cls.from_pretrained(source, revision=revision, output_loading_info=True, **config_overrides)
         missing = set(info.get("missing_keys", []))
         out, inp = model.get_output_embeddings(), model.get_input_embeddings()
         if out is not None and any(k.endswith("decoder.weight") or k.endswith("lm_head.weight") for k in missing):
@@ -90,6 +91,12 @@ class LanguageModeling:
     # ------------------------------------------------------------ data
 
     def encode(self, texts: list[str]) -> EncodedDataset:
+        key = ("language-modeling", tokenizer_fingerprint(self.tokenizer), self.objective, self.block_size,
+               self.whole_word_mask, self.packing, texts)
+        features, self.stats = cached(key, lambda: self._features(texts))
+        return EncodedDataset(features)
+
+    def _features(self, texts: list[str]) -> tuple[list[dict], EncodeStats]:
         tok = self.tokenizer
         want_offsets = self.whole_word_mask and self.objective == "mlm"
         prefix, suffix = special_affixes(tok)
@@ -111,9 +118,8 @@ class LanguageModeling:
             pieces = enc["input_ids"]
             features = [block(ids[:room], enc["offset_mapping"][i][:room] if want_offsets else [])
                         for i, ids in enumerate(pieces)]
-            self.stats = EncodeStats(len(texts), len(features), sum(len(f["input_ids"]) for f in features),
-                                     sum(len(ids) > room for ids in pieces))
-            return EncodedDataset(features)
+            return features, EncodeStats(len(texts), len(features), sum(len(f["input_ids"]) for f in features),
+                                         sum(len(ids) > room for ids in pieces))
         ids, offsets = [], []
         for i, piece in enumerate(enc["input_ids"]):
             ids += piece
@@ -127,8 +133,7 @@ class LanguageModeling:
         if not features:
             raise ConfigError(f"the corpus holds {len(ids)} tokens, less than one block of {room}",
                               fix="add text, lower model.max_length, or set pretrain.packing: false.")
-        self.stats = EncodeStats(len(texts), len(features), len(features) * room, 0, dropped)
-        return EncodedDataset(features)
+        return features, EncodeStats(len(texts), len(features), len(features) * room, 0, dropped)
 
     def collator(self):
         from transformers import DataCollatorForLanguageModeling

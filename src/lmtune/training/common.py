@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import artifacts as art
 from ..config import RunConfig
@@ -18,20 +18,33 @@ if TYPE_CHECKING:
     from transformers import TrainingArguments
 
 
-def begin_run(cfg: RunConfig, kind: str, resume: bool, overwrite: bool) -> Path:
-    """Seed everything and claim the run dir: `output_dir`, or runs/<data source>-<kind>."""
+def is_main_process() -> bool:
+    """torchrun and accelerate launch set RANK: only rank 0 writes the run dir and logs. The
+    other ranks reach the run dir only through the Trainer's checkpoints, which need a collective
+    step with rank 0 first, so rank 0 has always claimed the directory by then."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def begin_run(cfg: RunConfig, kind: str, resume: bool, overwrite: bool, log) -> tuple[Path, Callable[[str], None]]:
+    """Seed everything and claim the run dir (`output_dir`, or runs/<data source>-<kind>).
+    Returns it and the log to use: `log` on rank 0, silence on the others."""
     from transformers import set_seed
 
     run_dir = Path(cfg.output_dir) if cfg.output_dir else \
         Path("runs") / f"{cfg.data.builtin or Path(cfg.data.train).stem}-{kind}"
-    prepare_run_dir(run_dir, resume, overwrite)
+    if is_main_process():
+        prepare_run_dir(run_dir, resume, overwrite)
     set_seed(cfg.seed)
-    return run_dir
+    return run_dir, log if is_main_process() else (lambda message: None)
 
 
 def write_rejects(run_dir: Path, rejects: list, log) -> None:
     """Rows that were not used go to a file and are counted on screen: never dropped silently."""
-    if rejects:
+    if rejects and is_main_process():
         art.write_json_lines(run_dir / art.REJECTS_FILE, [r.__dict__ for r in rejects])
         log(f"skipped {len(rejects)} rows; see {run_dir / art.REJECTS_FILE}")
 
@@ -56,7 +69,8 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     precision = choose_precision(cfg.training.precision)
     log(f"precision: {precision.precision} on {precision.device} ({precision.reason})")
     t = cfg.training
-    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps))
+    # batch_size is per process: with N processes an optimizer step sees N x batch_size examples
+    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps * world_size()))
     total_steps = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
     args = TrainingArguments(
         output_dir=str(run_dir / art.CHECKPOINTS),
@@ -72,6 +86,8 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         use_cpu=precision.device == "cpu", disable_tqdm=not progress,
+        torch_compile=t.compile,
+        ddp_find_unused_parameters=False,  # True costs an extra autograd pass per step; every weight is used
         **precision.trainer_kwargs(), **overrides,
     )
     callbacks = []
@@ -81,19 +97,24 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
 
 
 def start_records(cfg: RunConfig, run_dir: Path, data_summary: dict, precision: PrecisionChoice, **info) -> dict:
-    """Resolved config, versions, data summary, and a run file with status 'running'."""
-    art.atomic_write(run_dir / art.CONFIG_FILE, cfg.to_yaml())
-    art.write_json(run_dir / art.VERSIONS_FILE, art.library_versions())
-    art.write_json(run_dir / art.DATA_FILE, data_summary)
+    """Resolved config, versions, data summary, and a run file with status 'running' (rank 0 writes)."""
+    import torch
+
     run_info = {"status": "running", "task": cfg.task, "backbone": cfg.model.name, **info,
                 "precision": {"chosen": precision.precision, "device": precision.device, "reason": precision.reason,
-                              "cpu": precision.cpu_name, "cpu_flags": precision.cpu_flags}}
-    art.write_json(run_dir / art.RUN_FILE, run_info)
+                              "cpu": precision.cpu_name, "cpu_flags": precision.cpu_flags},
+                "threads": torch.get_num_threads(), "processes": world_size()}
+    if is_main_process():
+        art.atomic_write(run_dir / art.CONFIG_FILE, cfg.to_yaml())
+        art.write_json(run_dir / art.VERSIONS_FILE, art.library_versions())
+        art.write_json(run_dir / art.DATA_FILE, data_summary)
+        art.write_json(run_dir / art.RUN_FILE, run_info)
     return run_info
 
 
-def fit(trainer, run_dir: Path, resume: bool, progress: bool, log) -> None:
-    """Run the Trainer, continuing from the last complete checkpoint when resuming."""
+def fit(trainer, run_dir: Path, resume: bool, progress: bool, log) -> dict:
+    """Run the Trainer, continuing from the last complete checkpoint when resuming; returns its
+    throughput figures."""
     if not progress:  # quiet: no per-step log dicts on stdout either
         from transformers.trainer_callback import PrinterCallback
 
@@ -103,7 +124,8 @@ def fit(trainer, run_dir: Path, resume: bool, progress: bool, log) -> None:
         log(f"resuming from {checkpoint}")
     elif resume:
         log("no complete checkpoint to resume from: starting from the beginning")
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    return {k: round(output.metrics[k], 3) for k in ("train_samples_per_second", "train_runtime") if k in output.metrics}
 
 
 def tensorboard_dir(run_dir: Path) -> None:

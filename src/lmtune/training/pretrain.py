@@ -12,9 +12,10 @@ from .. import artifacts as art
 from ..config import RunConfig
 from ..data.corpus import Corpus, read_corpus
 from ..methods.supervised import Supervised
-from ..models import load_tokenizer, resolve_backbone
+from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks.masked_lm import LanguageModeling, detect_objective
-from .common import begin_run, finish_records, fit, start_records, tensorboard_dir, training_arguments, write_rejects
+from .common import (begin_run, finish_records, fit, is_main_process, start_records, tensorboard_dir,
+                     training_arguments, write_rejects)
 from .trainer import MethodTrainer
 
 
@@ -74,7 +75,7 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
 
     started = time.time()
     p = cfg.pretrain
-    run_dir = begin_run(cfg, "pretrain", resume, overwrite)
+    run_dir, log = begin_run(cfg, "pretrain", resume, overwrite, log)
     corpus = read_corpus(cfg.data, p.min_words, cfg.seed, p.max_texts)
     if len(corpus.train) < corpus.available:
         log(f"pretrain.max_texts: training on a random {len(corpus.train)} of {corpus.available} texts")
@@ -83,7 +84,8 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
     source = resolve_backbone(cfg.model.name)
     objective = p.objective if p.objective != "auto" else detect_objective(AutoConfig.from_pretrained(source))
     lm = LanguageModeling(tokenizer, objective, cfg.model.max_length, p.mask_rate, p.whole_word_mask, p.packing)
-    model, fresh, tied = lm.build_model(source, cfg.model.revision)
+    model, fresh, tied = lm.build_model(source, cfg.model.revision,
+                                        **config_overrides(source, cfg.model.revision, cfg.model.attention_dropout))
     if fresh:
         log(f"newly initialised LM-head weights (not in the backbone): {', '.join(fresh)}")
     if tied:
@@ -109,7 +111,9 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
                                 data_collator=lm.collator(), processing_class=tokenizer,
                                 callbacks=list(callbacks) + stoppers, method=Supervised(Supervised.Config(), lm),
                                 lm=lm, eval_tokens=p.eval_tokens)
-    fit(trainer, run_dir, resume, progress, log)
+    speed = fit(trainer, run_dir, resume, progress, log)
+    if not is_main_process():  # rank 0 saves and scores the model all ranks trained
+        return PretrainResult(run_dir, {}, corpus, round(time.time() - started, 1))
     art.save_model_atomic(trainer.model, tokenizer, run_dir)
     carried = carry_backbone_weights(run_dir, source, trainer.model)
     if carried:
@@ -117,7 +121,8 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
 
     history = [h["eval_perplexity"] for h in trainer.state.log_history if "eval_perplexity" in h]
     metrics = {"objective": objective, "train_seconds": round(time.time() - started, 1),
-               "global_step": trainer.state.global_step, "epochs": trainer.state.epoch, "encoding": stats.__dict__}
+               "global_step": trainer.state.global_step, "epochs": trainer.state.epoch, "encoding": stats.__dict__,
+               **speed}
     if held_ds is not None:
         after = lm.perplexity(trainer.model, held_ds, p.eval_tokens, cfg.training.eval_batch_size)
         metrics.update(perplexity_before=history[0] if history else None, perplexity_after=after["perplexity"],

@@ -9,13 +9,14 @@ from .. import artifacts as art
 from ..config import RunConfig
 from ..data import DataBundle, prepare_data
 from ..errors import ConfigError
+from ..evaluation.inference import check_int8
 from ..evaluation.predict import predict_proba
 from ..evaluation.report import classification_metrics, save_confusion_png
 from ..methods import get_method
-from ..models import load_tokenizer, resolve_backbone
+from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
-from .common import (begin_run, finish_records, fit, start_records, tensorboard_dir, training_arguments,
+from .common import (begin_run, finish_records, fit, is_main_process, start_records, tensorboard_dir, training_arguments,
                      write_rejects)
 from .trainer import MethodTrainer
 
@@ -32,7 +33,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
           log=print) -> TrainResult:
     """Train, keep the best model, evaluate on dev and test, write the run dir."""
     started = time.time()
-    run_dir = begin_run(cfg, cfg.task, resume, overwrite)
+    run_dir, log = begin_run(cfg, cfg.task, resume, overwrite, log)
     data = prepare_data(cfg.data, cfg.seed)
     write_rejects(run_dir, data.rejects, log)
     log(f"data: {len(data.train)} labeled train, {len(data.dev)} dev, {len(data.test)} test, "
@@ -49,7 +50,9 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
         raise ConfigError(f"method {cfg.method.name!r} needs unlabeled text but there is none",
                           fix="set data.labels_per_class so the rest of the pool becomes unlabeled.")
 
-    model, fresh = task.build_model(resolve_backbone(cfg.model.name), cfg.model.revision)
+    source = resolve_backbone(cfg.model.name)
+    model, fresh = task.build_model(source, cfg.model.revision,
+                                    **config_overrides(source, cfg.model.revision, cfg.model.attention_dropout))
     if fresh:
         log(f"newly initialised weights (not in the backbone): {', '.join(fresh)}")
     train_ds = task.encode(data.train)
@@ -68,17 +71,19 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
                             data_collator=task.collator(), processing_class=tokenizer,
                             compute_metrics=task.compute_metrics if select else None,
                             callbacks=list(callbacks) + stoppers, method=method)
-    fit(trainer, run_dir, resume, progress, log)
+    speed = fit(trainer, run_dir, resume, progress, log)
     train_seconds = time.time() - started
+    if not is_main_process():  # rank 0 saves and scores the model all ranks trained
+        return TrainResult(run_dir, {}, data, round(train_seconds, 1))
 
     art.save_model_atomic(trainer.model, tokenizer, run_dir)
     metrics = {"train_seconds": round(train_seconds, 1), "global_step": trainer.state.global_step,
-               "epochs": trainer.state.epoch, "best_checkpoint": trainer.state.best_model_checkpoint}
-    for split, examples in (("dev", data.dev), ("test", data.test)):
-        if examples:
-            metrics[split] = evaluate_examples(trainer.model, tokenizer, examples, data.labels, cfg.model.max_length,
-                                               t.eval_batch_size, progress=progress, precision=precision.precision)
+               "epochs": trainer.state.epoch, "best_checkpoint": trainer.state.best_model_checkpoint, **speed}
     shown = "test" if data.test else "dev" if data.dev else None
+    scores, int8 = score_held_out(trainer.model, tokenizer, data, cfg, precision, progress, log)
+    metrics.update(scores)
+    if int8:
+        run_info["int8_check"] = int8
     if shown:
         save_confusion_png(metrics[shown]["confusion_matrix"], data.labels, run_dir / "confusion_matrix.png",
                            f"{shown} confusion matrix")
@@ -87,9 +92,32 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     return TrainResult(run_dir, metrics, data, metrics["wall_seconds"])
 
 
-def evaluate_examples(model, tokenizer, examples, labels: list[str], max_length: int, batch_size: int = 64, *,
-                      progress: bool = True, precision: str = "fp32") -> dict:
+def score_held_out(model, tokenizer, data: DataBundle, cfg: RunConfig, precision, progress: bool, log):
+    """Metrics on dev and test; on a CPU in fp32, also whether int8 inference may be used by
+    default (checked against the fp32 predictions on the test, else dev, texts)."""
+    metrics, int8 = {}, None
+    for split, examples in (("dev", data.dev), ("test", data.test)):
+        if not examples:
+            continue
+        texts = [ex.text for ex in examples]
+        started = time.perf_counter()
+        probs = predict_proba(model, tokenizer, texts, max_length=cfg.model.max_length,
+                              batch_size=cfg.training.eval_batch_size, progress=progress, desc=f"evaluate {split}",
+                              precision=precision.precision)
+        seconds = time.perf_counter() - started
+        metrics[split] = scored(probs, examples, data.labels)
+        last = split == "test" or not data.test
+        if last and precision.device == "cpu" and precision.precision == "fp32":
+            label2id = {lb: i for i, lb in enumerate(data.labels)}
+            int8 = check_int8(model, tokenizer, texts, [label2id[ex.label] for ex in examples], probs, seconds,
+                              max_length=cfg.model.max_length, batch_size=cfg.training.eval_batch_size)
+            log(f"int8 inference: {int8['speedup']}x the fp32 speed, accuracy {int8['int8_accuracy']:.4f} vs "
+                f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts -> "
+                + ("used by default by predict/eval" if int8["use_int8"] else "fp32 kept as the default"))
+    return metrics, int8
+
+
+def scored(probs, examples, labels: list[str]) -> dict:
+    """Classification metrics of predicted probabilities against the examples' labels."""
     label2id = {lb: i for i, lb in enumerate(labels)}
-    probs = predict_proba(model, tokenizer, [ex.text for ex in examples], max_length=max_length,
-                          batch_size=batch_size, progress=progress, desc="evaluate", precision=precision)
     return classification_metrics([label2id[ex.label] for ex in examples], probs.argmax(-1).tolist(), labels)

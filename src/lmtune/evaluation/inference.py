@@ -1,0 +1,85 @@
+"""How a model is readied for inference: precision, int8 quantization, torch.compile.
+
+int8 (dynamic quantization of the Linear layers) is the fast path on CPUs without bf16. It is
+used by default only where training checked it on the run's own held-out texts: faster than
+fp32 and losing at most INT8_MAX_LOSS accuracy points.
+"""
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..device import PrecisionChoice, choose_precision
+from ..errors import ConfigError
+from .predict import predict_proba
+
+INT8_MAX_LOSS = 0.005   # accuracy (a fraction): int8 may cost at most 0.5 points
+INT8_CHECK_TEXTS = 500  # 0.2-point resolution; ~20 s for 256-token texts on 2 cores
+
+
+def int8_copy(model):
+    """A CPU copy whose Linear layers run in int8 (weights quantized once, activations per batch)."""
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao points at torchao, not needed for this one call
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear},
+                                                      dtype=torch.qint8)
+
+
+def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs: np.ndarray, fp32_seconds: float,
+               *, max_length: int, batch_size: int = 64) -> dict:
+    """Compare an int8 copy with the fp32 predictions already made on `texts` (in fp32_seconds)."""
+    n = min(len(texts), INT8_CHECK_TEXTS)
+    started = time.perf_counter()
+    probs = predict_proba(int8_copy(model), tokenizer, texts[:n], max_length=max_length, batch_size=batch_size,
+                          progress=False)
+    int8_rate = n / max(time.perf_counter() - started, 1e-9)
+    fp32_rate = len(texts) / max(fp32_seconds, 1e-9)
+    truth, fp32, int8 = np.asarray(labels[:n]), fp32_probs[:n].argmax(-1), probs.argmax(-1)
+    loss = float((fp32 == truth).mean() - (int8 == truth).mean()) if n else 1.0
+    return {"checked_texts": n, "fp32_accuracy": round(float((fp32 == truth).mean()), 4) if n else None,
+            "int8_accuracy": round(float((int8 == truth).mean()), 4) if n else None,
+            "accuracy_loss": round(loss, 4), "max_loss": INT8_MAX_LOSS,
+            "changed_predictions": round(float((fp32 != int8).mean()), 4) if n else None,
+            "fp32_texts_per_s": round(fp32_rate, 1), "int8_texts_per_s": round(int8_rate, 1),
+            "speedup": round(int8_rate / fp32_rate, 2),
+            "use_int8": bool(n) and loss <= INT8_MAX_LOSS and int8_rate > fp32_rate}
+
+
+@dataclass
+class InferencePlan:
+    model: object
+    precision: str  # autocast precision for predict_proba
+    description: str
+
+
+def plan_inference(model, run_info: dict, quantize: str = "auto", compile: bool = False,
+                   precision: PrecisionChoice | None = None) -> InferencePlan:
+    """quantize: auto (int8 where the run's check allowed it and the CPU has no bf16), int8, none.
+    `precision`: the machine's choice (read from the device unless given, as tests do)."""
+    if quantize not in ("auto", "int8", "none"):
+        raise ConfigError(f"unknown quantize setting {quantize!r}", fix="use auto, int8 or none.")
+    precision = precision or choose_precision("auto")
+    check = run_info.get("int8_check") or {}
+    use_int8 = quantize == "int8" or (quantize == "auto" and precision.device == "cpu"
+                                       and precision.precision == "fp32" and check.get("use_int8", False))
+    if use_int8:
+        model, used, why = int8_copy(model), "fp32", "int8 dynamic quantization"
+        if quantize == "auto":
+            why += (f" (held-out check: {check['speedup']}x fp32 speed, accuracy {check['int8_accuracy']:.4f} vs "
+                    f"{check['fp32_accuracy']:.4f} on {check['checked_texts']} texts)")
+    else:
+        used, why = precision.precision, f"{precision.precision} ({precision.reason})"
+        if quantize == "auto" and check and not check.get("use_int8"):
+            why += (f"; int8 not used: held-out check gave {check['speedup']}x fp32 speed and accuracy "
+                    f"{check['int8_accuracy']:.4f} vs {check['fp32_accuracy']:.4f}")
+    if compile:
+        import torch
+
+        model, why = torch.compile(model, dynamic=True), why + ", torch.compile"
+    return InferencePlan(model, used, why)

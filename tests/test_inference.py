@@ -1,0 +1,111 @@
+"""Fast inference paths: token-budget batches, int8 used only where the run's check allowed it,
+attention dropout off for training speed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lmtune
+from lmtune import artifacts as art
+from lmtune.config import validate_config
+from lmtune.device import choose_precision
+from lmtune.errors import ConfigError
+from lmtune.evaluation.inference import INT8_MAX_LOSS, check_int8, int8_copy, plan_inference
+from lmtune.evaluation.predict import length_batches, predict_proba
+from lmtune.models import config_overrides
+
+AVX2 = {"cpu_name": "AMD EPYC", "amx_bf16": False, "avx512_bf16": False, "avx2": True}
+AMX = {"cpu_name": "Intel Xeon", "amx_bf16": True, "avx512_bf16": True, "avx2": True}
+
+
+def test_length_batches_respect_the_token_budget_and_cover_every_text_once():
+    lengths = [300, 5, 12, 40, 7, 256, 256, 9, 100, 3]
+    batches = length_batches(lengths, max_texts=4, max_tokens=512)
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 4
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 512
+    assert [lengths[i] for i in seen] == sorted(lengths)  # shortest first: little padding
+    assert [len(b) for b in batches] == [4, 3, 2, 1]  # short texts many to a batch, long ones few
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_backbone, tmp_path_factory):
+    from conftest import sentiment_rows, write_csv
+
+    tmp = tmp_path_factory.mktemp("inference")
+    raw = {"data": {"train": str(write_csv(tmp / "train.csv", sentiment_rows(40, seed=1))),
+                    "test": str(write_csv(tmp / "test.csv", sentiment_rows(20, seed=3))), "dev_size": 0},
+           "model": {"name": str(tiny_backbone), "max_length": 32},
+           "training": {"epochs": 4, "batch_size": 8, "learning_rate": 2e-3, "early_stopping_patience": None},
+           "output_dir": str(tmp / "run"), "seed": 7}
+    return lmtune.train(validate_config(raw), progress=False, log=lambda m: None)
+
+
+def test_training_records_the_int8_check(trained):
+    info = art.read_json(trained.run_dir / art.RUN_FILE)
+    if info["precision"]["chosen"] != "fp32":
+        pytest.skip("the int8 check runs where training ran in fp32 on a CPU")
+    check = info["int8_check"]
+    assert check["checked_texts"] == 40 and check["max_loss"] == INT8_MAX_LOSS
+    assert 0 <= check["changed_predictions"] <= 1 and check["speedup"] > 0
+    assert check["accuracy_loss"] == pytest.approx(check["fp32_accuracy"] - check["int8_accuracy"], abs=1e-3)
+    assert check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS and check["speedup"] > 1)
+
+
+def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained):
+    run = lmtune.load_run(trained.run_dir)
+    texts = [ex.text for ex in trained.data.test]
+    fp32 = predict_proba(run.model, run.tokenizer, texts, max_length=32, progress=False)
+    quantized = int8_copy(run.model)
+    kinds = {type(m).__module__ for m in quantized.modules() if "Linear" in type(m).__name__}
+    assert any("quantized" in k for k in kinds), kinds
+    assert any(isinstance(m, torch.nn.Linear) for m in run.model.modules()), "the original is left in fp32"
+    int8 = predict_proba(quantized, run.tokenizer, texts, max_length=32, progress=False)
+    assert np.abs(int8 - fp32).max() < 0.05
+    labels = [run.labels.index(ex.label) for ex in trained.data.test]
+    check = check_int8(run.model, run.tokenizer, texts, labels, fp32, fp32_seconds=1e9, max_length=32)
+    assert check["speedup"] > 1 and check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS)
+    worse = [1 - lb for lb in labels]  # against flipped labels int8 cannot look better than it is
+    assert check_int8(run.model, run.tokenizer, texts, worse, fp32, 1e9, max_length=32)["fp32_accuracy"] == \
+        pytest.approx(1 - check["fp32_accuracy"])
+
+
+def test_auto_uses_int8_only_where_allowed_and_never_on_bf16_cpus(trained):
+    run = lmtune.load_run(trained.run_dir)
+    avx2, amx = choose_precision("auto", AVX2, cuda=False), choose_precision("auto", AMX, cuda=False)
+    ok = {"int8_check": {"use_int8": True, "speedup": 1.4, "int8_accuracy": 0.9, "fp32_accuracy": 0.9,
+                         "checked_texts": 500}}
+    bad = {"int8_check": {**ok["int8_check"], "use_int8": False, "int8_accuracy": 0.88}}
+
+    def quantized(plan):
+        return any("quantized" in type(m).__module__ for m in plan.model.modules())
+
+    assert quantized(plan_inference(run.model, ok, "auto", precision=avx2))
+    plan = plan_inference(run.model, bad, "auto", precision=avx2)
+    assert not quantized(plan) and "0.8800 vs 0.9000" in plan.description
+    assert not quantized(plan_inference(run.model, {}, "auto", precision=avx2))  # never checked: fp32
+    plan = plan_inference(run.model, ok, "auto", precision=amx)
+    assert not quantized(plan) and plan.precision == "bf16"
+    assert quantized(plan_inference(run.model, bad, "int8", precision=avx2))  # forced
+    assert not quantized(plan_inference(run.model, ok, "none", precision=avx2))
+    with pytest.raises(ConfigError, match="int8"):
+        plan_inference(run.model, ok, "int4", precision=avx2)
+
+
+def test_predict_with_forced_int8_matches_fp32_labels(trained):
+    texts = [ex.text for ex in trained.data.test]
+    fp32 = lmtune.predict(trained.run_dir, texts, progress=False, quantize="none")
+    int8 = lmtune.predict(trained.run_dir, texts, progress=False, quantize="int8")
+    agree = np.mean([a["label"] == b["label"] for a, b in zip(fp32, int8)])
+    assert agree >= 0.95
+
+
+def test_attention_dropout_is_set_on_the_architectures_own_key(tiny_backbone, trained):
+    assert config_overrides(str(tiny_backbone), None, 0.0) == {"attention_probs_dropout_prob": 0.0}
+    assert config_overrides(str(tiny_backbone), None, None) == {}  # null keeps the backbone's value
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(trained.run_dir).attention_probs_dropout_prob == 0.0

@@ -95,3 +95,18 @@ def toy_config(tiny_backbone, toy_files, tmp_path):
         "output_dir": str(tmp_path / "run"),
         "seed": 7,
     }
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_backbone, tmp_path_factory):
+    """One finished run on the toy task (train + test files, no dev), shared by read-only tests."""
+    import lmtune
+    from lmtune.config import validate_config
+
+    tmp = tmp_path_factory.mktemp("trained")
+    raw = {"data": {"train": str(write_csv(tmp / "train.csv", sentiment_rows(40, seed=1))),
+                    "test": str(write_csv(tmp / "test.csv", sentiment_rows(20, seed=3))), "dev_size": 0},
+           "model": {"name": str(tiny_backbone), "max_length": 32},
+           "training": {"epochs": 4, "batch_size": 8, "learning_rate": 2e-3, "early_stopping_patience": None},
+           "output_dir": str(tmp / "run"), "seed": 7}
+    return lmtune.train(validate_config(raw), progress=False, log=lambda m: None)

@@ -31,21 +31,8 @@ def test_length_batches_respect_the_token_budget_and_cover_every_text_once():
     assert [len(b) for b in batches] == [4, 3, 2, 1]  # short texts many to a batch, long ones few
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_backbone, tmp_path_factory):
-    from conftest import sentiment_rows, write_csv
-
-    tmp = tmp_path_factory.mktemp("inference")
-    raw = {"data": {"train": str(write_csv(tmp / "train.csv", sentiment_rows(40, seed=1))),
-                    "test": str(write_csv(tmp / "test.csv", sentiment_rows(20, seed=3))), "dev_size": 0},
-           "model": {"name": str(tiny_backbone), "max_length": 32},
-           "training": {"epochs": 4, "batch_size": 8, "learning_rate": 2e-3, "early_stopping_patience": None},
-           "output_dir": str(tmp / "run"), "seed": 7}
-    return lmtune.train(validate_config(raw), progress=False, log=lambda m: None)
-
-
-def test_training_records_the_int8_check(trained):
-    info = art.read_json(trained.run_dir / art.RUN_FILE)
+def test_training_records_the_int8_check(trained_run):
+    info = art.read_json(trained_run.run_dir / art.RUN_FILE)
     if info["precision"]["chosen"] != "fp32":
         pytest.skip("the int8 check runs where training ran in fp32 on a CPU")
     check = info["int8_check"]
@@ -55,9 +42,9 @@ def test_training_records_the_int8_check(trained):
     assert check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS and check["speedup"] > 1)
 
 
-def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained):
-    run = lmtune.load_run(trained.run_dir)
-    texts = [ex.text for ex in trained.data.test]
+def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained_run):
+    run = lmtune.load_run(trained_run.run_dir)
+    texts = [ex.text for ex in trained_run.data.test]
     fp32 = predict_proba(run.model, run.tokenizer, texts, max_length=32, progress=False)
     quantized = int8_copy(run.model)
     kinds = {type(m).__module__ for m in quantized.modules() if "Linear" in type(m).__name__}
@@ -65,7 +52,7 @@ def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained):
     assert any(isinstance(m, torch.nn.Linear) for m in run.model.modules()), "the original is left in fp32"
     int8 = predict_proba(quantized, run.tokenizer, texts, max_length=32, progress=False)
     assert np.abs(int8 - fp32).max() < 0.05
-    labels = [run.labels.index(ex.label) for ex in trained.data.test]
+    labels = [run.labels.index(ex.label) for ex in trained_run.data.test]
     check = check_int8(run.model, run.tokenizer, texts, labels, fp32, fp32_seconds=1e9, max_length=32)
     assert check["speedup"] > 1 and check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS)
     worse = [1 - lb for lb in labels]  # against flipped labels int8 cannot look better than it is
@@ -73,8 +60,8 @@ def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained):
         pytest.approx(1 - check["fp32_accuracy"])
 
 
-def test_auto_uses_int8_only_where_allowed_and_never_on_bf16_cpus(trained):
-    run = lmtune.load_run(trained.run_dir)
+def test_auto_uses_int8_only_where_allowed_and_never_on_bf16_cpus(trained_run):
+    run = lmtune.load_run(trained_run.run_dir)
     avx2, amx = choose_precision("auto", AVX2, cuda=False), choose_precision("auto", AMX, cuda=False)
     ok = {"int8_check": {"use_int8": True, "speedup": 1.4, "int8_accuracy": 0.9, "fp32_accuracy": 0.9,
                          "checked_texts": 500}}
@@ -95,17 +82,17 @@ def test_auto_uses_int8_only_where_allowed_and_never_on_bf16_cpus(trained):
         plan_inference(run.model, ok, "int4", precision=avx2)
 
 
-def test_predict_with_forced_int8_matches_fp32_labels(trained):
-    texts = [ex.text for ex in trained.data.test]
-    fp32 = lmtune.predict(trained.run_dir, texts, progress=False, quantize="none")
-    int8 = lmtune.predict(trained.run_dir, texts, progress=False, quantize="int8")
+def test_predict_with_forced_int8_matches_fp32_labels(trained_run):
+    texts = [ex.text for ex in trained_run.data.test]
+    fp32 = lmtune.predict(trained_run.run_dir, texts, progress=False, quantize="none")
+    int8 = lmtune.predict(trained_run.run_dir, texts, progress=False, quantize="int8")
     agree = np.mean([a["label"] == b["label"] for a, b in zip(fp32, int8)])
     assert agree >= 0.95
 
 
-def test_attention_dropout_is_set_on_the_architectures_own_key(tiny_backbone, trained):
+def test_attention_dropout_is_set_on_the_architectures_own_key(tiny_backbone, trained_run):
     assert config_overrides(str(tiny_backbone), None, 0.0) == {"attention_probs_dropout_prob": 0.0}
     assert config_overrides(str(tiny_backbone), None, None) == {}  # null keeps the backbone's value
     from transformers import AutoConfig
 
-    assert AutoConfig.from_pretrained(trained.run_dir).attention_probs_dropout_prob == 0.0
+    assert AutoConfig.from_pretrained(trained_run.run_dir).attention_probs_dropout_prob == 0.0

@@ -53,6 +53,16 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
     return metrics
 
 
+def prediction_records(labels: list[str], probs) -> list[dict]:
+    """Label, its score and every class probability, one record per row of `probs`."""
+    records = []
+    for row in probs:
+        best = int(row.argmax())
+        records.append({"label": labels[best], "score": round(float(row[best]), 6),
+                        "probabilities": {lb: round(float(p), 6) for lb, p in zip(labels, row)}})
+    return records
+
+
 def predict(run: str | Path | Run, texts: list[str] | None = None, *, input: str | Path | None = None,
             output: str | Path | None = None, text_column: str | None = None, on_bad_rows: str = "error",
             batch_size: int = 64, progress: bool = True, quantize: str = "auto", compile: bool = False,
@@ -78,14 +88,8 @@ def predict(run: str | Path | Run, texts: list[str] | None = None, *, input: str
     log(f"inference: {plan.description}")
     probs = predict_proba(plan.model, run.tokenizer, list(texts), max_length=run.max_length, batch_size=batch_size,
                           progress=progress, precision=plan.precision)
-    records = []
-    for source, row in zip(sources, probs):
-        best = int(row.argmax())
-        record = {"label": run.labels[best], "score": round(float(row[best]), 6),
-                  "probabilities": {lb: round(float(p), 6) for lb, p in zip(run.labels, row)}}
-        if source:
-            record = {"source": source, **record}
-        records.append(record)
+    records = [{"source": source, **record} if source else record
+               for source, record in zip(sources, prediction_records(run.labels, probs))]
     records += [{"source": r.where(), "error": r.reason} for r in rejects]
     if output is not None:
         art.write_json_lines(output, records)

@@ -137,11 +137,15 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Run:
     if info.get("status") != "complete":
         raise ModelError(f"the run in {path} did not finish (status: {info.get('status')})",
                          fix=f"resume it with `lmtune train {path / CONFIG_FILE} --resume`.")
-    task_cls = get_task(info["task"])
-    model = getattr(transformers, task_cls.auto_model).from_pretrained(path)
+    if info.get("export"):  # written by `lmtune export`: the format knows its own files
+        from .export import EXPORTS
+
+        model = EXPORTS.get(info["export"]["format"])().load(path)
+    else:
+        model = getattr(transformers, get_task(info["task"]).auto_model).from_pretrained(path)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     model.eval()
-    if device:
+    if device and hasattr(model, "to"):
         model.to(device)
     config = yaml.safe_load((path / CONFIG_FILE).read_text(encoding="utf-8")) if (path / CONFIG_FILE).is_file() else {}
     return Run(path, model, tokenizer, list(info["labels"]), info["task"], info, config)

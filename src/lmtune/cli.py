@@ -116,6 +116,80 @@ def predict(run_dir: Path = typer.Argument(..., help="a finished run directory")
     console.print(f"wrote {len(records) - errors} predictions to {output}" + (f" ({errors} rows skipped)" if errors else ""))
 
 
+@app.command("export")
+def export_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
+            output: Path = typer.Option(..., "-o", "--output", help="directory to write (a run directory itself)"),
+            format: str = typer.Option(..., "--format", help="bf16 | int8 | onnx (lmtune ls lists them)"),
+            overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output directory"),
+            check_texts: int = typer.Option(1000, help="held-out texts to score and time both models on")) -> None:
+    """Write a run's model as bf16, int8 or ONNX, with its accuracy, size and speed next to the original's."""
+    from .export import export
+
+    report = export(run_dir, output, format, overwrite=overwrite, check_texts=check_texts, log=_log)
+    size = report["size_mb"]
+    console.print(f"size on disk: {size['export']:.1f} MB (original {size['original']:.1f} MB)")
+    if report.get("accuracy"):
+        acc, speed = report["accuracy"], report["texts_per_s"]
+        console.print(f"accuracy on {report['checked_texts']} held-out texts: {acc['export']:.4f} "
+                      f"(original {acc['original']:.4f}); {speed['export']} texts/s (original {speed['original']})")
+    console.print(f"written to [bold]{output}[/bold] (report: {output / 'export.json'})")
+
+
+@app.command()
+def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) directory"),
+          host: str = typer.Option("127.0.0.1", help="address to bind; 0.0.0.0 exposes it to the network"),
+          port: int = typer.Option(8000),
+          workers: int = typer.Option(1, help="processes, each with its own model copy (one per core or two)"),
+          api_key_file: Optional[Path] = typer.Option(None, help="one key (or sha256:<digest>) per line; "
+                                                      "required when binding beyond localhost"),
+          max_texts: int = typer.Option(64, help="texts per request"),
+          max_text_chars: int = typer.Option(20_000),
+          max_body_bytes: int = typer.Option(1_000_000),
+          max_batch: int = typer.Option(32, help="texts per model call, across concurrent requests"),
+          max_wait_ms: float = typer.Option(0.0, help="extra wait for other requests to share a model call "
+                                            "(0: batch whatever queued while the model was busy)"),
+          cors_origin: List[str] = typer.Option([], help="allow browser calls from this origin (repeatable); off by default"),
+          log_text: bool = typer.Option(False, "--log-text", help="put texts (PII-masked) in the access log"),
+          quantize: str = QuantizeOption) -> None:
+    """Serve a run over HTTP: POST /v1/predict, GET /healthz /readyz /metrics."""
+    import dataclasses
+    import json
+
+    from .errors import ConfigError
+    from .serve.app import ENV_CONFIG, ServeSettings
+    from .serve.security import load_api_keys
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError("serving needs fastapi and uvicorn", fix="pip install 'lmtune[serve]'.") from None
+    if api_key_file is None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"refusing to serve on {host} without API keys",
+                          fix="add --api-key-file FILE, or bind to 127.0.0.1 behind an authenticating proxy.")
+    from .artifacts import load_run
+
+    load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
+    settings = ServeSettings(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
+                             max_batch=max_batch, max_wait_ms=max_wait_ms, cors_origins=list(cors_origin),
+                             api_key_digests=load_api_keys(api_key_file) if api_key_file else None,
+                             log_text=log_text, quantize=quantize)
+    os.environ[ENV_CONFIG] = json.dumps({"run_dir": str(run_dir), "settings": dataclasses.asdict(settings)})
+    console.print(f"serving {run_dir} on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}"
+                  f"{', API keys required' if api_key_file else ', no API keys: localhost only'})")
+    uvicorn.run("lmtune.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, timeout_graceful_shutdown=30, timeout_keep_alive=5,
+                log_config=_serve_log_config())
+
+
+def _serve_log_config() -> dict:
+    """uvicorn's own messages as usual; lmtune's access log as bare JSON lines on stdout."""
+    return {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(message)s"}},
+            "handlers": {"access": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"}},
+            "loggers": {"lmtune.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+                        "uvicorn.error": {"handlers": ["access"], "level": "INFO", "propagate": False}}}
+
+
 @app.command()
 def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) -> None:
     """Check a config and its data without training."""
@@ -150,11 +224,12 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
 
 @app.command("ls")
 def list_components() -> None:
-    """List every registered task and method."""
+    """List every registered task, method and export format."""
+    from .export import EXPORTS
     from .methods import METHODS
     from .tasks import TASKS
 
-    for registry in (TASKS, METHODS):
+    for registry in (TASKS, METHODS, EXPORTS):
         console.print(f"[bold]{registry.kind}s[/bold]")
         for name, doc in registry.describe():
             console.print(f"  {name:<16} {doc}")

@@ -51,6 +51,19 @@ def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs
             "use_int8": bool(n) and loss <= INT8_MAX_LOSS and int8_rate > fp32_rate}
 
 
+def _summary(check: dict) -> str:
+    if "int8_accuracy" not in check:  # a record this version did not write
+        return "see int8_check in lmtune_run.json"
+    return (f"{check.get('speedup')}x fp32 speed, accuracy {check['int8_accuracy']:.4f} vs "
+            f"{check['fp32_accuracy']:.4f} on {check.get('checked_texts')} texts")
+
+
+def _is_torch(model) -> bool:
+    import torch
+
+    return isinstance(model, torch.nn.Module)
+
+
 @dataclass
 class InferencePlan:
     model: object
@@ -64,6 +77,9 @@ def plan_inference(model, run_info: dict, quantize: str = "auto", compile: bool 
     `precision`: the machine's choice (read from the device unless given, as tests do)."""
     if quantize not in ("auto", "int8", "none"):
         raise ConfigError(f"unknown quantize setting {quantize!r}", fix="use auto, int8 or none.")
+    exported = (run_info.get("export") or {}).get("format")
+    if exported in ("int8", "onnx") or not _is_torch(model):  # already in its final form
+        return InferencePlan(model, "fp32", f"{exported} export as written" if exported else "as loaded")
     precision = precision or choose_precision("auto")
     check = run_info.get("int8_check") or {}
     use_int8 = quantize == "int8" or (quantize == "auto" and precision.device == "cpu"
@@ -71,13 +87,11 @@ def plan_inference(model, run_info: dict, quantize: str = "auto", compile: bool 
     if use_int8:
         model, used, why = int8_copy(model), "fp32", "int8 dynamic quantization"
         if quantize == "auto":
-            why += (f" (held-out check: {check['speedup']}x fp32 speed, accuracy {check['int8_accuracy']:.4f} vs "
-                    f"{check['fp32_accuracy']:.4f} on {check['checked_texts']} texts)")
+            why += f" (held-out check: {_summary(check)})"
     else:
         used, why = precision.precision, f"{precision.precision} ({precision.reason})"
         if quantize == "auto" and check and not check.get("use_int8"):
-            why += (f"; int8 not used: held-out check gave {check['speedup']}x fp32 speed and accuracy "
-                    f"{check['int8_accuracy']:.4f} vs {check['fp32_accuracy']:.4f}")
+            why += f"; int8 not used (held-out check: {_summary(check)})"
     if compile:
         import torch
 

@@ -18,6 +18,11 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.features[index]
 
+    def by_length(self) -> "EncodedDataset":
+        """The same features, shortest first: evaluation batches then pad little (metrics do not
+        depend on the order)."""
+        return EncodedDataset(sorted(self.features, key=lambda f: len(f["input_ids"])))
+
 
 class Task:
     """Base class; subclasses register with @register_task(name)."""

@@ -56,7 +56,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     if fresh:
         log(f"newly initialised weights (not in the backbone): {', '.join(fresh)}")
     train_ds = task.encode(data.train)
-    dev_ds = task.encode(data.dev) if data.dev else None
+    dev_ds = task.encode(data.dev).by_length() if data.dev else None
     if cfg.model.head_init == "prototype" and fresh and not (resume and art.last_complete_checkpoint(run_dir)):
         init_head_from_prototypes(model, train_ds, task.collator())
         log("classifier head initialised from the class means of the labeled examples")

@@ -1,0 +1,233 @@
+"""The REST API: POST /v1/predict, GET /healthz, /readyz, /metrics.
+
+Safe by default: binds to 127.0.0.1 (cli), no CORS, limits on body size, texts per call and
+text length, API keys compared as digests in constant time, access logs as JSON lines with
+personal data masked and no text at all unless asked for.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request  # the serve extra; this module loads only to serve
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..data.pii import mask_pii
+from .batching import MicroBatcher
+from .security import key_allowed
+
+access_log = logging.getLogger("lmtune.access")
+
+
+@dataclass
+class ServeSettings:
+    max_body_bytes: int = 1_000_000
+    max_texts: int = 64          # per request
+    max_text_chars: int = 20_000
+    max_batch: int = 32          # texts per model call, across concurrent requests
+    max_wait_ms: float = 0.0     # extra wait for company; 0: batch what queued while the model ran
+    api_key_digests: list[str] | None = None  # None: no authentication (only on 127.0.0.1)
+    cors_origins: list[str] = field(default_factory=list)
+    log_text: bool = False       # put (masked) texts in the access log
+    quantize: str = "auto"
+
+
+class APIError(Exception):
+    def __init__(self, status: int, code: str, message: str, fix: str = ""):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fix = status, code, message, fix
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(min_length=1, description="the texts to label")
+
+
+def _error_body(code: str, message: str, fix: str = "") -> dict:
+    return {"error": {"code": code, "message": message, **({"fix": fix} if fix else {})}}
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over the limit, declared or streamed. The body (at most
+    max_bytes) is read here and replayed to the app, so nothing larger is ever buffered."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                return await self._reject(send)
+        body, sent = b"".join(chunks), False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: wait for the disconnect as usual
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send):
+        body = json.dumps(_error_body("body_too_large", f"request body over {self.max_bytes} bytes",
+                                      "send fewer or shorter texts per request.")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
+    from ..api import prediction_records
+    from ..artifacts import load_run
+    from ..evaluation.inference import plan_inference
+    from ..evaluation.predict import predict_proba
+
+    settings = settings or ServeSettings()
+    registry = CollectorRegistry()  # per app: two apps in one process (tests) do not share counts
+    requests_total = Counter("lmtune_requests_total", "HTTP requests", ["path", "status"], registry=registry)
+    latency = Histogram("lmtune_request_seconds", "request latency", ["path"], registry=registry,
+                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+    batch_sizes = Histogram("lmtune_batch_texts", "texts per model call", registry=registry,
+                            buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+    texts_total = Counter("lmtune_texts_total", "texts predicted", registry=registry)
+    model_info = Gauge("lmtune_model_info", "the model served", ["run", "version", "inference"], registry=registry)
+    state: dict = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        run = load_run(run_dir)
+        plan = plan_inference(run.model, run.info, settings.quantize)
+        version = run.info.get("finished") or "unknown"
+
+        def predict(texts: list[str]) -> list[dict]:
+            probs = predict_proba(plan.model, run.tokenizer, texts, max_length=run.max_length,
+                                  batch_size=settings.max_batch, progress=False, precision=plan.precision)
+            return prediction_records(run.labels, probs)
+
+        state.update(run=run, version=version, inference=plan.description,
+                     batcher=MicroBatcher(predict, settings.max_batch, settings.max_wait_ms / 1000, batch_sizes.observe))
+        model_info.labels(str(run.path), version, plan.description).set(1)
+        await state["batcher"].start()
+        state["ready"] = True
+        yield
+        state["ready"] = False  # readyz says 503 while in-flight requests finish
+        await state["batcher"].stop()
+
+    app = FastAPI(title="lmtune", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost: its 413s are counted and logged
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        started = time.perf_counter()
+        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request.state.log = {}
+        response = await call_next(request)
+        seconds = time.perf_counter() - started
+        path = request.url.path if request.url.path in ("/v1/predict", "/healthz", "/readyz", "/metrics") else "other"
+        requests_total.labels(path, str(response.status_code)).inc()
+        latency.labels(path).observe(seconds)
+        response.headers["x-request-id"] = request.state.request_id
+        access_log.info(json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "request_id": request.state.request_id,
+                                    "method": request.method, "path": request.url.path,
+                                    "status": response.status_code, "ms": round(seconds * 1000, 1),
+                                    "client": request.client.host if request.client else None,
+                                    **request.state.log}, ensure_ascii=False))
+        return response
+
+    if settings.cors_origins:  # outermost, so every answer carries the headers
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["POST", "GET"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError):
+        return JSONResponse(_error_body(exc.code, exc.message, exc.fix), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse(_error_body("invalid_request", f"{where or 'body'}: {first.get('msg', 'invalid')}",
+                                        'send JSON like {"texts": ["first text", "second text"]}.'), status_code=422)
+
+    def authorized(request: Request) -> None:
+        if settings.api_key_digests is None:
+            return
+        header = request.headers.get("authorization", "")
+        key = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        if not key_allowed(key, settings.api_key_digests):
+            raise APIError(401, "unauthorized", "missing or wrong API key",
+                           "send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.")
+
+    @app.post("/v1/predict", dependencies=[Depends(authorized)])
+    async def predict(body: PredictRequest, request: Request):
+        if not state["ready"]:
+            raise APIError(503, "not_ready", "the model is not loaded yet, or the server is shutting down")
+        if len(body.texts) > settings.max_texts:
+            raise APIError(413, "too_many_texts", f"{len(body.texts)} texts in one request; the limit is "
+                           f"{settings.max_texts}", "split them over several requests.")
+        for i, text in enumerate(body.texts):
+            if not text.strip():
+                raise APIError(422, "empty_text", f"texts[{i}] is empty", "send non-empty texts.")
+            if len(text) > settings.max_text_chars:
+                raise APIError(422, "text_too_long", f"texts[{i}] has {len(text)} characters; the limit is "
+                               f"{settings.max_text_chars}", "shorten it; the model reads only its first tokens anyway.")
+        request.state.log["texts"] = len(body.texts)
+        if settings.log_text:
+            request.state.log["texts_masked"] = [mask_pii(t)[:200] for t in body.texts]
+        predictions = await state["batcher"].submit(body.texts)
+        texts_total.inc(len(body.texts))
+        return {"predictions": predictions, "model": {"version": state["version"], "inference": state["inference"]}}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        if not state["ready"]:
+            return JSONResponse({"status": "not ready"}, status_code=503)
+        return {"status": "ready", "model": {"version": state["version"], "inference": state["inference"]}}
+
+    @app.get("/metrics", dependencies=[Depends(authorized)])
+    async def metrics():
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+ENV_CONFIG = "LMTUNE_SERVE_CONFIG"
+
+
+def app_from_env():
+    """uvicorn factory for several workers: each worker process builds the app from the settings
+    the CLI put in the environment."""
+    import os
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()  # a fresh worker process: quiet weight-loading bars
+    transformers.utils.logging.disable_progress_bar()
+    spec = json.loads(os.environ[ENV_CONFIG])
+    return create_app(spec["run_dir"], ServeSettings(**spec["settings"]))

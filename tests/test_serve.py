@@ -1,0 +1,176 @@
+"""`lmtune serve`: every endpoint and error case, auth, metrics, masked logs, micro-batching."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from lmtune.data.pii import mask_pii  # noqa: E402
+from lmtune.errors import ConfigError  # noqa: E402
+from lmtune.serve.app import ServeSettings, create_app  # noqa: E402
+from lmtune.serve.batching import MicroBatcher  # noqa: E402
+from lmtune.serve.security import digest, key_allowed, load_api_keys  # noqa: E402
+
+KEY = "k" * 12 + "-secret-key-0001"
+
+
+@pytest.fixture
+def client(trained_run):
+    settings = ServeSettings(max_texts=8, max_text_chars=200, max_body_bytes=4000,
+                             api_key_digests=[digest(KEY)], log_text=True)
+    with TestClient(create_app(trained_run.run_dir, settings)) as c:
+        yield c
+
+
+def auth(key=KEY):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_predict_returns_labels_and_probabilities(client, trained_run):
+    texts = ["good great film", "bad awful movie"]
+    r = client.post("/v1/predict", json={"texts": texts}, headers=auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    import lmtune
+
+    expected = lmtune.predict(trained_run.run_dir, texts, progress=False)
+    assert [p["label"] for p in body["predictions"]] == [e["label"] for e in expected]
+    for p, e in zip(body["predictions"], expected):
+        assert p["probabilities"] == pytest.approx(e["probabilities"], abs=1e-5)
+    assert body["model"]["version"] and body["model"]["inference"]
+    assert r.headers["x-request-id"]
+    assert client.post("/v1/predict", json={"texts": texts}, headers={"X-API-Key": KEY}).status_code == 200
+
+
+@pytest.mark.parametrize("payload, status, code", [
+    (b"{not json", 422, "invalid_request"),
+    (json.dumps({"texts": "one string"}).encode(), 422, "invalid_request"),
+    (json.dumps({"texts": [1, 2]}).encode(), 422, "invalid_request"),
+    (json.dumps({"texts": []}).encode(), 422, "invalid_request"),
+    (json.dumps({"text": ["x"]}).encode(), 422, "invalid_request"),
+    (json.dumps({"texts": ["ok", "   "]}).encode(), 422, "empty_text"),
+    (json.dumps({"texts": ["x" * 201]}).encode(), 422, "text_too_long"),
+    (json.dumps({"texts": ["good"] * 9}).encode(), 413, "too_many_texts"),
+    (json.dumps({"texts": ["good"] * 10_000}).encode(), 413, "body_too_large"),
+])
+def test_bad_requests_get_a_clear_4xx_and_the_server_stays_healthy(client, payload, status, code):
+    r = client.post("/v1/predict", content=payload, headers={**auth(), "content-type": "application/json"})
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/v1/predict", json={"texts": ["good"]}, headers=auth()).status_code == 200
+
+
+def test_streamed_oversized_body_is_refused(client):
+    def chunks():
+        for _ in range(10):
+            yield b" " * 1000
+
+    r = client.post("/v1/predict", content=chunks(), headers={**auth(), "content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_api_key_required(client):
+    assert client.post("/v1/predict", json={"texts": ["good"]}).status_code == 401
+    r = client.post("/v1/predict", json={"texts": ["good"]}, headers=auth("wrong-key-wrong-key"))
+    assert r.status_code == 401 and "Bearer" in r.json()["error"]["fix"]
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+def test_metrics_count_requests_and_batches(client):
+    client.post("/v1/predict", json={"texts": ["good", "bad"]}, headers=auth())
+    client.post("/v1/predict", json={"texts": ["good"]})  # 401
+    text = client.get("/metrics", headers=auth()).text
+    assert 'lmtune_requests_total{path="/v1/predict",status="200"} 1.0' in text
+    assert 'lmtune_requests_total{path="/v1/predict",status="401"} 1.0' in text
+    assert "lmtune_texts_total 2.0" in text
+    assert "lmtune_batch_texts_count 1.0" in text and "lmtune_request_seconds_bucket" in text
+    assert "lmtune_model_info{" in text
+
+
+def test_access_log_is_json_with_pii_masked(client, caplog):
+    with caplog.at_level(logging.INFO, logger="lmtune.access"):
+        client.post("/v1/predict", json={"texts": ["good film, mail me at ann@example.com or +44 20 7946 0958"]},
+                    headers=auth())
+    line = json.loads([r.getMessage() for r in caplog.records if r.name == "lmtune.access"][-1])
+    assert line["status"] == 200 and line["texts"] == 1 and line["path"] == "/v1/predict"
+    logged = json.dumps(line)
+    assert "ann@example.com" not in logged and "7946" not in logged
+    assert "[EMAIL]" in line["texts_masked"][0] and "[PHONE]" in line["texts_masked"][0]
+
+
+def test_without_log_text_no_text_is_logged(trained_run, caplog):
+    with TestClient(create_app(trained_run.run_dir, ServeSettings())) as c, \
+            caplog.at_level(logging.INFO, logger="lmtune.access"):
+        assert c.post("/v1/predict", json={"texts": ["secret words good"]}).status_code == 200  # no keys set
+    assert all("secret" not in r.getMessage() for r in caplog.records)
+
+
+def test_cors_is_off_by_default(client):
+    r = client.options("/v1/predict", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_micro_batcher_gathers_concurrent_requests_and_splits_results():
+    calls = []
+
+    def predict(texts):
+        calls.append(list(texts))
+        return [t.upper() for t in texts]
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_batch=8, max_wait_s=0.05)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.submit([f"a{i}", f"b{i}"]) for i in range(3)))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert results == [[f"A{i}", f"B{i}"] for i in range(3)]
+    assert len(calls) == 1 and len(calls[0]) == 6  # one model call for three requests
+
+
+def test_micro_batcher_passes_errors_to_every_waiting_request():
+    def predict(texts):
+        raise RuntimeError("model failed")
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_batch=8, max_wait_s=0.01)
+        await batcher.start()
+        results = await asyncio.gather(batcher.submit(["x"]), batcher.submit(["y"]), return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(scenario()))
+
+
+def test_api_keys_file(tmp_path):
+    f = tmp_path / "keys"
+    f.write_text(f"# team keys\n{KEY}\nsha256:{digest('another-long-key-value')}\n\n")
+    digests = load_api_keys(f)
+    assert key_allowed(KEY, digests) and key_allowed("another-long-key-value", digests)
+    assert not key_allowed("nope", digests) and not key_allowed(None, digests)
+    f.write_text("short\n")
+    with pytest.raises(ConfigError, match=r"keys:1"):
+        load_api_keys(f)
+
+
+def test_mask_pii():
+    masked = mask_pii("Ann (ann.lee@corp.io) paid with 4111 1111 1111 1111, see https://x.io/a, call 555-123-4567")
+    assert masked == "Ann ([EMAIL]) paid with [CARD], see [URL], call [PHONE]"
+    assert mask_pii("In 2024 we sold 15 units.") == "In 2024 we sold 15 units."
+
+
+def test_cli_refuses_public_bind_without_keys(trained_run):
+    from typer.testing import CliRunner
+
+    from lmtune.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(trained_run.run_dir), "--host", "0.0.0.0"])
+    assert result.exit_code != 0 and "without API keys" in str(result.exception)

@@ -174,3 +174,43 @@ def test_cli_refuses_public_bind_without_keys(trained_run):
 
     result = CliRunner().invoke(app, ["serve", str(trained_run.run_dir), "--host", "0.0.0.0"])
     assert result.exit_code != 0 and "without API keys" in str(result.exception)
+
+
+def test_sigterm_finishes_in_flight_requests(trained_run):
+    """A real `lmtune serve` process: a request held in the batcher when SIGTERM arrives still
+    gets its answer, and the server then exits cleanly."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "lmtune", "serve", str(trained_run.run_dir), "--port", str(port),
+                             "--max-wait-ms", "1500"],  # holds the request in the batcher long enough to signal
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(
+            r=httpx.post(f"{url}/v1/predict", json={"texts": ["good great"]}, timeout=30)))
+        worker.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        worker.join(30)
+        assert result["r"].status_code == 200 and result["r"].json()["predictions"][0]["label"] in ("pos", "neg")
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()

@@ -178,7 +178,7 @@ def test_cli_refuses_public_bind_without_keys(trained_run):
 
 def test_sigterm_finishes_in_flight_requests(trained_run):
     """A real `lmtune serve` process: a request held in the batcher when SIGTERM arrives still
-    gets its answer, and the server then exits cleanly."""
+    gets its answer, and the server then exits."""
     import os
     import signal
     import socket
@@ -211,6 +211,7 @@ def test_sigterm_finishes_in_flight_requests(trained_run):
         proc.send_signal(signal.SIGTERM)
         worker.join(30)
         assert result["r"].status_code == 200 and result["r"].json()["predictions"][0]["label"] in ("pos", "neg")
-        assert proc.wait(30) == 0
+        # uvicorn re-raises the signal once shut down, so "terminated by SIGTERM" is the clean exit
+        assert proc.wait(30) in (0, -signal.SIGTERM)
     finally:
         proc.kill()

@@ -34,7 +34,7 @@ class Bf16(ExportFormat):
 
 @register_export("int8")
 class Int8(ExportFormat):
-    """Linear layers in int8 (dynamic quantization): ~1/3 of the size, faster on CPUs without bf16."""
+    """Linear layers in int8 (dynamic quantization): smaller, faster on CPUs without bf16; embeddings stay fp32."""
 
     weight_files = ("model_int8.pt",)
 

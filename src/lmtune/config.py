@@ -80,6 +80,8 @@ class TrainingConfig(StrictModel):
     metric: str = "macro_f1"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
+    # none | embeddings | head-only | top-N (train the last N layers and the head)
+    freeze: str = Field("none", pattern=r"^(none|embeddings|head-only|top-[1-9][0-9]*)$")
     # torch.compile the model for training. Off: on CPU a few-shot run spends longer compiling
     # than it saves (2x slower end to end in BENCHMARKS.md); try it for long runs.
     compile: bool = False

@@ -18,6 +18,7 @@ from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
 from .common import (begin_run, finish_records, fit, is_main_process, start_records, tensorboard_dir, training_arguments,
                      write_rejects)
+from .freezing import apply_freezing
 from .trainer import MethodTrainer
 
 
@@ -62,10 +63,13 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
         log("classifier head initialised from the class means of the labeled examples")
 
     t = cfg.training
+    params = apply_freezing(model, t.freeze)
+    log(f"trainable parameters: {params['trainable']:,} of {params['total']:,} "
+        f"({params['trainable'] / params['total']:.1%}; training.freeze: {t.freeze})")
     select = (t.metric, task.metrics[t.metric]) if dev_ds is not None else None
     args, stoppers, precision = training_arguments(cfg, run_dir, len(train_ds), select=select, progress=progress, log=log)
     run_info = start_records(cfg, run_dir, data.summary(), precision, labels=data.labels, method=cfg.method.name,
-                             newly_initialised=fresh)
+                             newly_initialised=fresh, parameters=params)
     tensorboard_dir(run_dir)
     trainer = MethodTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
                             data_collator=task.collator(), processing_class=tokenizer,

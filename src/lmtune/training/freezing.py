@@ -1,0 +1,55 @@
+"""Freezing strategies without PEFT: train only what the label budget can move.
+
+`training.freeze`: none | embeddings | head-only | top-N (the last N transformer layers, plus
+everything after them: pooler and head). Frozen weights get no gradient and no optimizer
+state (the Trainer optimizes only parameters that require grad), so they stay bit-identical.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..errors import ConfigError
+
+FREEZE_PATTERN = r"none|embeddings|head-only|top-[1-9][0-9]*"
+
+
+def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
+    """The stack of transformer blocks: the longest ModuleList in the backbone (BERT's
+    encoder.layer, GPT-2's h, Llama's layers, ...)."""
+    lists = [m for m in backbone.modules() if isinstance(m, torch.nn.ModuleList)]
+    if not lists:
+        raise ConfigError(f"{type(backbone).__name__} has no stack of layers to freeze by position",
+                          fix="use training.freeze: embeddings or head-only.")
+    return max(lists, key=len)
+
+
+def apply_freezing(model, spec: str) -> dict:
+    """Freeze per `spec`; returns {"trainable": n, "total": n} parameter counts."""
+    if not re.fullmatch(FREEZE_PATTERN, spec):
+        raise ConfigError(f"unknown training.freeze {spec!r}", fix="use none, embeddings, head-only or top-N.")
+    backbone = model.base_model
+    if spec == "embeddings":
+        backbone.get_input_embeddings().requires_grad_(False)
+        for name, module in backbone.named_children():
+            if "embed" in name:  # position and token-type embeddings and their norm as well
+                module.requires_grad_(False)
+    elif spec == "head-only":
+        backbone.requires_grad_(False)
+    elif spec.startswith("top-"):
+        layers = transformer_layers(backbone)
+        keep = int(spec[4:])
+        if keep > len(layers):
+            raise ConfigError(f"training.freeze {spec} asks for more layers than the model's {len(layers)}",
+                              fix=f"use top-1 .. top-{len(layers)}, or none.")
+        backbone.requires_grad_(False)
+        layers[len(layers) - keep:].requires_grad_(True)
+        seen_layers = False  # what comes after the stack (final norm, pooler) trains with it
+        for module in backbone.children():
+            if any(m is layers for m in module.modules()):
+                seen_layers = True
+            elif seen_layers:
+                module.requires_grad_(True)
+    return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "total": sum(p.numel() for p in model.parameters())}

@@ -9,7 +9,7 @@ from .data import read_examples
 from .errors import DataError
 from .evaluation.inference import plan_inference
 from .evaluation.predict import predict_proba
-from .evaluation.report import classification_metrics, save_confusion_png
+from .evaluation.report import save_confusion_png, score_predictions
 
 
 def _run(run: str | Path | Run) -> Run:
@@ -30,16 +30,15 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
     run = _run(run)
     text_column, label_column = _columns(run, text_column, label_column)
     result = read_examples(data, text_column=text_column, label_column=label_column, on_bad_rows=on_bad_rows)
-    label2id = {lb: i for i, lb in enumerate(run.labels)}
     for ex in result.examples:
-        if ex.label not in label2id:
+        if ex.label not in run.labels:
             raise DataError(f"label {ex.label!r} is not one the model knows ({', '.join(run.labels)})", where=ex.source,
                             fix="correct the label or evaluate a run trained with it.")
     plan = plan_inference(run.model, run.info, quantize, compile)
     log(f"inference: {plan.description}")
     probs = predict_proba(plan.model, run.tokenizer, [ex.text for ex in result.examples], max_length=run.max_length,
                           batch_size=batch_size, progress=progress, desc="evaluate", precision=plan.precision)
-    metrics = classification_metrics([label2id[ex.label] for ex in result.examples], probs.argmax(-1).tolist(), run.labels)
+    metrics = score_predictions(probs, result.examples, run.labels)
     metrics["file"] = str(data)
     metrics["rejected"] = len(result.rejects)
     metrics["inference"] = plan.description

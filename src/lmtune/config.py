@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError, closest
 
 
+FREEZE_PATTERN = r"none|embeddings|head-only|top-[1-9][0-9]*"  # training.freeze; see training/freezing.py
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -81,7 +84,7 @@ class TrainingConfig(StrictModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
     # none | embeddings | head-only | top-N (train the last N layers and the head)
-    freeze: str = Field("none", pattern=r"^(none|embeddings|head-only|top-[1-9][0-9]*)$")
+    freeze: str = Field("none", pattern=f"^({FREEZE_PATTERN})$")
     # torch.compile the model for training. Off: on CPU a few-shot run spends longer compiling
     # than it saves (2x slower end to end in BENCHMARKS.md); try it for long runs.
     compile: bool = False

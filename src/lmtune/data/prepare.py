@@ -24,6 +24,11 @@ class DataBundle:
     rejects: list[Reject] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def held_out_split(self) -> str | None:
+        """The split reported as the result: test, else dev, else none."""
+        return "test" if self.test else "dev" if self.dev else None
+
     def summary(self) -> dict:
         return {
             "labels": self.labels,

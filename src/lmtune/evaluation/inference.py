@@ -21,14 +21,20 @@ INT8_MAX_LOSS = 0.005   # accuracy (a fraction): int8 may cost at most 0.5 point
 INT8_CHECK_TEXTS = 500  # 0.2-point resolution; ~20 s for 256-token texts on 2 cores
 
 
-def int8_copy(model):
-    """A CPU copy whose Linear layers run in int8 (weights quantized once, activations per batch)."""
+def quantize_int8(model):
+    """The model (changed in place, on CPU) with its Linear layers in int8: weights quantized
+    once, activations per batch."""
     import torch
 
     with warnings.catch_warnings():  # torch.ao points at torchao, not needed for this one call
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear},
-                                                      dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(model.cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8,
+                                                      inplace=True)
+
+
+def int8_copy(model):
+    """An int8 copy; the model itself stays as it is."""
+    return quantize_int8(copy.deepcopy(model))
 
 
 def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs: np.ndarray, fp32_seconds: float,
@@ -41,9 +47,10 @@ def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs
     int8_rate = n / max(time.perf_counter() - started, 1e-9)
     fp32_rate = len(texts) / max(fp32_seconds, 1e-9)
     truth, fp32, int8 = np.asarray(labels[:n]), fp32_probs[:n].argmax(-1), probs.argmax(-1)
-    loss = float((fp32 == truth).mean() - (int8 == truth).mean()) if n else 1.0
-    return {"checked_texts": n, "fp32_accuracy": round(float((fp32 == truth).mean()), 4) if n else None,
-            "int8_accuracy": round(float((int8 == truth).mean()), 4) if n else None,
+    fp32_accuracy, int8_accuracy = (float((fp32 == truth).mean()), float((int8 == truth).mean())) if n else (None, None)
+    loss = fp32_accuracy - int8_accuracy if n else 1.0
+    return {"checked_texts": n, "fp32_accuracy": round(fp32_accuracy, 4) if n else None,
+            "int8_accuracy": round(int8_accuracy, 4) if n else None,
             "accuracy_loss": round(loss, 4), "max_loss": INT8_MAX_LOSS,
             "changed_predictions": round(float((fp32 != int8).mean()), 4) if n else None,
             "fp32_texts_per_s": round(fp32_rate, 1), "int8_texts_per_s": round(int8_rate, 1),

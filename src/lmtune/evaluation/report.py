@@ -62,3 +62,9 @@ def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, t
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return atomic_write(path, buffer.getvalue())
+
+
+def score_predictions(probs, examples, labels: list[str]) -> dict:
+    """classification_metrics of predicted probabilities against the examples' labels."""
+    label2id = {lb: i for i, lb in enumerate(labels)}
+    return classification_metrics([label2id[ex.label] for ex in examples], probs.argmax(-1).tolist(), labels)

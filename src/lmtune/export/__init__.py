@@ -103,7 +103,7 @@ def held_out(run, limit: int, log) -> tuple[list[str], "object"]:
     except Exception as exc:  # data moved since training: the export is still written
         log(f"held-out data of the run not available ({exc}); export written without an accuracy check")
         return [], np.array([])
-    examples = (data.test or data.dev)[:limit]
+    examples = getattr(data, data.held_out_split or "test")[:limit]
     label2id = {lb: i for i, lb in enumerate(run.labels)}
     return [ex.text for ex in examples], np.array([label2id[ex.label] for ex in examples])
 

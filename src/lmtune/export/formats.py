@@ -56,10 +56,10 @@ class Int8(ExportFormat):
         import torch
         import transformers
 
-        from ..evaluation.inference import int8_copy
+        from ..evaluation.inference import quantize_int8
 
         config = transformers.AutoConfig.from_pretrained(path)
-        model = int8_copy(transformers.AutoModelForSequenceClassification.from_config(config))
+        model = quantize_int8(transformers.AutoModelForSequenceClassification.from_config(config))
         with warnings.catch_warnings():  # torch's own TypedStorage deprecation inside quantized loading
             warnings.simplefilter("ignore")
             # weights_only: quantized tensors load without unpickling arbitrary objects

@@ -10,9 +10,8 @@ import re
 
 import torch
 
+from ..config import FREEZE_PATTERN
 from ..errors import ConfigError
-
-FREEZE_PATTERN = r"none|embeddings|head-only|top-[1-9][0-9]*"
 
 
 def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:

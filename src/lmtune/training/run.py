@@ -11,7 +11,7 @@ from ..data import DataBundle, prepare_data
 from ..errors import ConfigError
 from ..evaluation.inference import check_int8
 from ..evaluation.predict import predict_proba
-from ..evaluation.report import classification_metrics, save_confusion_png
+from ..evaluation.report import save_confusion_png, score_predictions
 from ..methods import get_method
 from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks import get_task
@@ -83,7 +83,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     art.save_model_atomic(trainer.model, tokenizer, run_dir)
     metrics = {"train_seconds": round(train_seconds, 1), "global_step": trainer.state.global_step,
                "epochs": trainer.state.epoch, "best_checkpoint": trainer.state.best_model_checkpoint, **speed}
-    shown = "test" if data.test else "dev" if data.dev else None
+    shown = data.held_out_split
     scores, int8 = score_held_out(trainer.model, tokenizer, data, cfg, precision, progress, log)
     metrics.update(scores)
     if int8:
@@ -109,19 +109,12 @@ def score_held_out(model, tokenizer, data: DataBundle, cfg: RunConfig, precision
                               batch_size=cfg.training.eval_batch_size, progress=progress, desc=f"evaluate {split}",
                               precision=precision.precision)
         seconds = time.perf_counter() - started
-        metrics[split] = scored(probs, examples, data.labels)
-        last = split == "test" or not data.test
-        if last and precision.device == "cpu" and precision.precision == "fp32":
-            label2id = {lb: i for i, lb in enumerate(data.labels)}
-            int8 = check_int8(model, tokenizer, texts, [label2id[ex.label] for ex in examples], probs, seconds,
+        metrics[split] = score_predictions(probs, examples, data.labels)
+        if split == data.held_out_split and precision.device == "cpu" and precision.precision == "fp32":
+            int8 = check_int8(model, tokenizer, texts, [data.labels.index(ex.label) for ex in examples], probs, seconds,
                               max_length=cfg.model.max_length, batch_size=cfg.training.eval_batch_size)
             log(f"int8 inference: {int8['speedup']}x the fp32 speed, accuracy {int8['int8_accuracy']:.4f} vs "
                 f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts -> "
                 + ("used by default by predict/eval" if int8["use_int8"] else "fp32 kept as the default"))
     return metrics, int8
 
-
-def scored(probs, examples, labels: list[str]) -> dict:
-    """Classification metrics of predicted probabilities against the examples' labels."""
-    label2id = {lb: i for i, lb in enumerate(labels)}
-    return classification_metrics([label2id[ex.label] for ex in examples], probs.argmax(-1).tolist(), labels)

@@ -6,6 +6,7 @@ from pathlib import Path
 from . import artifacts as art
 from .artifacts import Run, load_run
 from .data import read_examples
+from .data.augment import augment_texts, build_augmenter
 from .errors import DataError
 from .evaluation.inference import plan_inference
 from .evaluation.predict import predict_proba
@@ -24,9 +25,12 @@ def _columns(run: Run, text_column: str | None, label_column: str | None) -> tup
 def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None = None,
              label_column: str | None = None, on_bad_rows: str = "error", batch_size: int = 64,
              progress: bool = True, save: bool = True, quantize: str = "auto", compile: bool = False,
+             perturb: list[str] | tuple[str, ...] = (), perturb_rate: float = 0.1, seed: int = 0,
              log=lambda message: None) -> dict:
     """Metrics of a run on a labeled file; saved under RUN_DIR/eval/<file stem>/ unless save=False.
-    quantize: auto (int8 where the run's check allowed it), int8, none; compile: torch.compile."""
+    quantize: auto (int8 where the run's check allowed it), int8, none; compile: torch.compile.
+    perturb: augmenter names (typo, synonym, deletion, ...): the file is also scored on a perturbed
+    copy per name (`perturb_rate` of the words changed, seeded) -> metrics["perturbed"][name]."""
     run = _run(run)
     text_column, label_column = _columns(run, text_column, label_column)
     result = read_examples(data, text_column=text_column, label_column=label_column, on_bad_rows=on_bad_rows)
@@ -36,9 +40,20 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
                             fix="correct the label or evaluate a run trained with it.")
     plan = plan_inference(run.model, run.info, quantize, compile)
     log(f"inference: {plan.description}")
-    probs = predict_proba(plan.model, run.tokenizer, [ex.text for ex in result.examples], max_length=run.max_length,
-                          batch_size=batch_size, progress=progress, desc="evaluate", precision=plan.precision)
-    metrics = score_predictions(probs, result.examples, run.labels)
+    augmenters = [build_augmenter(name, rate=perturb_rate) for name in perturb]  # unknown names fail first
+
+    def score(texts: list[str], desc: str) -> dict:
+        probs = predict_proba(plan.model, run.tokenizer, texts, max_length=run.max_length, batch_size=batch_size,
+                              progress=progress, desc=desc, precision=plan.precision)
+        return score_predictions(probs, result.examples, run.labels)
+
+    texts = [ex.text for ex in result.examples]
+    metrics = score(texts, "evaluate")
+    for name, augmenter in zip(perturb, augmenters):
+        scores = score(augment_texts(texts, augmenter, seed), f"evaluate ({name})")
+        metrics.setdefault("perturbed", {})[name] = {
+            "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "rate": perturb_rate, "seed": seed,
+            "accuracy_change": round(scores["accuracy"] - metrics["accuracy"], 4)}
     metrics["file"] = str(data)
     metrics["rejected"] = len(result.rejects)
     metrics["inference"] = plan.description

@@ -60,10 +60,15 @@ def read_json(path: str | Path) -> Any:
 
 
 def save_model_atomic(model, tokenizer, run_dir: Path) -> None:
-    """save_pretrained into a staging dir, then move each file into place."""
+    """save_pretrained into a staging dir, then move each file into place. A peft model saves its
+    adapters and head (a few MB) plus the base config; the backbone is recorded in the run file."""
+    from .training.peft import is_peft, save_adapter_config
+
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".model-staging-"))
     try:
         model.save_pretrained(staging, safe_serialization=True)
+        if is_peft(model):
+            save_adapter_config(model, staging)
         tokenizer.save_pretrained(staging)
         for item in staging.iterdir():
             os.replace(item, run_dir / item.name)
@@ -141,6 +146,10 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Run:
         from .export import EXPORTS
 
         model = EXPORTS.get(info["export"]["format"])().load(path)
+    elif info.get("peft"):
+        from .training.peft import load_adapter_run
+
+        model = load_adapter_run(path, info, get_task(info["task"]).auto_model)
     else:
         model = getattr(transformers, get_task(info["task"]).auto_model).from_pretrained(path)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)

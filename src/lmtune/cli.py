@@ -87,14 +87,22 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
           text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
           label_column: Optional[str] = typer.Option(None, help="default: the run's data.label_column"),
           on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows go to a rejects file)"),
-          batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption) -> None:
-    """Score a finished run on a labeled file."""
+          batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption,
+          perturb: List[str] = typer.Option([], "--perturb", help="also score a perturbed copy of the file: typo | "
+                                            "synonym | deletion | swap | insertion (repeatable, or comma-separated)"),
+          perturb_rate: float = typer.Option(0.1, help="fraction of the words each perturbation changes"),
+          seed: int = typer.Option(0, help="seed of the perturbations")) -> None:
+    """Score a finished run on a labeled file (and, with --perturb, on perturbed copies of it)."""
     from .api import evaluate
-    from .evaluation.report import metrics_table
+    from .evaluation.report import metrics_table, robustness_table
 
+    names = [name.strip() for item in perturb for name in item.split(",") if name.strip()]
     metrics = evaluate(run_dir, data, text_column=text_column, label_column=label_column,
-                       on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile, log=_log)
+                       on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
+                       perturb=names, perturb_rate=perturb_rate, seed=seed, log=_log)
     console.print(metrics_table(metrics, data.name))
+    if metrics.get("perturbed"):
+        console.print(robustness_table(metrics))
     if metrics["rejected"]:
         console.print(f"{metrics['rejected']} bad rows skipped; see {metrics['saved_to']}/rejects.jsonl")
     console.print(f"saved to {metrics['saved_to']}")
@@ -119,12 +127,22 @@ def predict(run_dir: Path = typer.Argument(..., help="a finished run directory")
 @app.command("export")
 def export_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
             output: Path = typer.Option(..., "-o", "--output", help="directory to write (a run directory itself)"),
-            format: str = typer.Option(..., "--format", help="bf16 | int8 | onnx (lmtune ls lists them)"),
+            format: Optional[str] = typer.Option(None, "--format", help="merged | bf16 | int8 | onnx (lmtune ls lists them)"),
+            merge: bool = typer.Option(False, "--merge", help="fold a peft run's adapters into the weights; alone it "
+                                       "writes the merged fp32 model (--format merged)"),
             overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output directory"),
             check_texts: int = typer.Option(1000, help="held-out texts to score and time both models on")) -> None:
-    """Write a run's model as bf16, int8 or ONNX, with its accuracy, size and speed next to the original's."""
+    """Write a run's model as bf16, int8 or ONNX, or a peft run merged, with its accuracy, size and speed
+    next to the original's."""
+    from .errors import ConfigError
     from .export import export
 
+    if format is None and not merge:
+        raise ConfigError("no export format given", fix="add --format bf16|int8|onnx, or --merge for a peft run.")
+    if merge:  # every format folds the adapters in first (load_run does); --merge alone asks for just that
+        format = format or "merged"
+        if not (Path(run_dir) / "adapter_config.json").is_file():
+            raise ConfigError(f"{run_dir} holds no peft adapters to merge", fix="drop --merge.")
     report = export(run_dir, output, format, overwrite=overwrite, check_texts=check_texts, log=_log)
     size = report["size_mb"]
     console.print(f"size on disk: {size['export']:.1f} MB (original {size['original']:.1f} MB)")
@@ -224,12 +242,14 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
 
 @app.command("ls")
 def list_components() -> None:
-    """List every registered task, method and export format."""
+    """List every registered task, method, adversarial attack, augmenter and export format."""
+    from .data.augment import AUGMENTERS
     from .export import EXPORTS
     from .methods import METHODS
+    from .methods.adversarial import ATTACKS
     from .tasks import TASKS
 
-    for registry in (TASKS, METHODS, EXPORTS):
+    for registry in (TASKS, METHODS, ATTACKS, AUGMENTERS, EXPORTS):
         console.print(f"[bold]{registry.kind}s[/bold]")
         for name, doc in registry.describe():
             console.print(f"  {name:<16} {doc}")

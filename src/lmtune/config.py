@@ -59,10 +59,30 @@ class ModelConfig(StrictModel):
     attention_dropout: float | None = Field(0.0, ge=0, lt=1)
 
 
-class MethodSpec(BaseModel):
-    """`method: {name: ..., <the method's own options>}`; options are checked by the method."""
+class NamedSpec(BaseModel):
+    """`{name: ..., <options of the named component>}`; the component checks its own options."""
     model_config = ConfigDict(extra="allow")
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class MethodSpec(NamedSpec):
+    """`method: {name: supervised | ..., <the method's own options>}` (`lmtune ls` lists them)."""
     name: str = "supervised"
+
+
+class AttackSpec(NamedSpec):
+    """`adversarial: {name: fgm | pgd | freelb, epsilon: ..., steps: ...}`: embedding perturbations
+    added to any method's labeled loss (see methods/adversarial.py)."""
+
+
+class PeftSpec(BaseModel):
+    """`peft: {method: lora | adalora | ia3 | prefix-tuning | prompt-tuning | ..., <peft's own
+    options>}`: handed to the peft library as it is (its LoraConfig, IA3Config, ... fields)."""
+    model_config = ConfigDict(extra="allow")
+    method: str
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -83,6 +103,9 @@ class TrainingConfig(StrictModel):
     metric: str = "macro_f1"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
+    # Layer-wise learning-rate decay: layer i of L trains at learning_rate x decay^(L - i), the
+    # embeddings at decay^(L + 1); the head at learning_rate. 1.0 = one rate for all.
+    layer_lr_decay: float = Field(1.0, gt=0, le=1)
     # none | embeddings | head-only | top-N (train the last N layers and the head)
     freeze: str = Field("none", pattern=f"^({FREEZE_PATTERN})$")
     # torch.compile the model for training. Off: on CPU a few-shot run spends longer compiling
@@ -113,6 +136,8 @@ class RunConfig(StrictModel):
     data: DataConfig
     model: ModelConfig = ModelConfig()
     method: MethodSpec = MethodSpec()
+    peft: PeftSpec | None = None
+    adversarial: AttackSpec | None = None
     training: TrainingConfig = TrainingConfig()
     pretrain: PretrainConfig = PretrainConfig()
     seed: int = 42
@@ -159,12 +184,26 @@ def validate_config(raw: dict, source: Path | None = None) -> RunConfig:
     from .methods import get_method
     from .tasks import get_task
 
-    get_task(cfg.task)
-    method_cls = get_method(cfg.method.name)
-    try:
-        method_cls.Config.model_validate(cfg.method.options())
-    except ValidationError as exc:
-        raise _friendly(exc, source, prefix=("method",), model=method_cls.Config) from None
+    from .methods.adversarial import get_attack
+
+    task_cls = get_task(cfg.task)
+    components = [("method", get_method(cfg.method.name), cfg.method)]
+    if cfg.adversarial:
+        components.append(("adversarial", get_attack(cfg.adversarial.name), cfg.adversarial))
+    for section, cls, spec in components:
+        try:
+            cls.Config.model_validate(spec.options())
+        except ValidationError as exc:
+            raise _friendly(exc, source, prefix=(section,), model=cls.Config) from None
+    if cfg.peft:
+        from .training.peft import peft_config
+
+        if cfg.training.freeze != "none":
+            raise ConfigError("peft and training.freeze both choose what trains",
+                              where=_yaml_location(source, ("training", "freeze")) if source else None,
+                              fix="peft already freezes the backbone and trains its adapters and the head: "
+                                  "leave training.freeze at none.")
+        peft_config(cfg.peft, task_cls.peft_task_type, total_steps=1, where=source)
     return cfg
 
 

@@ -68,3 +68,16 @@ def score_predictions(probs, examples, labels: list[str]) -> dict:
     """classification_metrics of predicted probabilities against the examples' labels."""
     label2id = {lb: i for i, lb in enumerate(labels)}
     return classification_metrics([label2id[ex.label] for ex in examples], probs.argmax(-1).tolist(), labels)
+
+
+def robustness_table(metrics: dict):
+    from rich.table import Table
+
+    table = Table(title="robustness (same rows, perturbed copies)")
+    for column in ("input", "accuracy", "macro-F1", "accuracy change"):
+        table.add_column(column, justify="left" if column == "input" else "right")
+    table.add_row("clean", f"{metrics['accuracy']:.4f}", f"{metrics['macro_f1']:.4f}", "")
+    for name, scores in metrics["perturbed"].items():
+        table.add_row(f"{name} ({scores['rate']:.0%} of words)", f"{scores['accuracy']:.4f}", f"{scores['macro_f1']:.4f}",
+                      f"{scores['accuracy_change']:+.4f}")
+    return table

@@ -21,6 +21,7 @@ class ExportFormat:
     """Base class: `write` the model's files into a directory, `load` them back."""
 
     weight_files: tuple[str, ...] = ()  # what counts as the model's size on disk
+    needs_adapters = False  # only meaningful for a run trained with peft adapters
 
     def write(self, model, out: Path) -> None:
         raise NotImplementedError
@@ -42,12 +43,20 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
     """Write RUN_DIR's model in `fmt` to `out`, then score and time it next to the original on
     the run's own held-out texts; the comparison is saved as OUT/export.json and returned."""
     from ..artifacts import load_run
+    from ..training.peft import is_peft
 
     exporter = EXPORTS.get(fmt)()
     run = load_run(run_dir)
     if run.info.get("export"):
         raise ModelError(f"{run_dir} is already an export ({run.info['export']['format']})",
                          fix=f"export the original run: {run.info['export']['source']}")
+    adapters = run.info.get("peft")
+    if exporter.needs_adapters and not adapters:
+        raise ConfigError(f"{run_dir} was trained without peft adapters: there is nothing to merge",
+                          fix="export it with --format bf16, int8 or onnx.")
+    if is_peft(run.model):  # load_run merges every adapter that can be merged
+        raise ModelError(f"{run_dir} holds {adapters['method']} adapters, which cannot be folded into the weights",
+                         fix="serve or predict with the run directory itself (lmtune serve/predict load adapters).")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} already exists", fix="add --overwrite or choose another -o directory.")
@@ -75,7 +84,7 @@ def compare(original, exported, exporter: ExportFormat, check_texts: int, log) -
     from ..evaluation.predict import predict_proba
 
     texts, labels = held_out(original, check_texts, log)
-    report = {"size_mb": {"original": round(_size(original.path, ("model.safetensors",)), 2),
+    report = {"size_mb": {"original": round(_size(original.path, ("model.safetensors", "adapter_model.safetensors")), 2),
                           "export": round(_size(exported.path, exporter.weight_files), 2)},
               "checked_texts": len(texts)}
     if not texts:

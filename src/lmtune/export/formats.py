@@ -9,6 +9,22 @@ from ..errors import ModelError
 from . import ExportFormat, register_export
 
 
+@register_export("merged")
+class Merged(ExportFormat):
+    """A peft run's adapters folded into the weights: a plain transformers model (fp32), no peft needed to load."""
+
+    weight_files = ("model.safetensors",)
+    needs_adapters = True
+
+    def write(self, model, out: Path) -> None:
+        model.save_pretrained(out, safe_serialization=True)  # load_run has merged the adapters already
+
+    def load(self, path: Path):
+        import transformers
+
+        return transformers.AutoModelForSequenceClassification.from_pretrained(path)
+
+
 @register_export("bf16")
 class Bf16(ExportFormat):
     """bf16 weights (half the size); loaded in fp32 on CPUs without bf16, where bf16 is slow."""

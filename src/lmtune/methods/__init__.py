@@ -8,4 +8,21 @@ get_method = METHODS.get
 
 from . import supervised  # noqa: E402,F401  (registers itself)
 
-__all__ = ["METHODS", "Method", "get_method", "register_method"]
+
+def with_attack(method: Method, attack_spec) -> Method:
+    """`method`, wrapped by the adversarial attack the config names (if any)."""
+    if attack_spec is None:
+        return method
+    from .adversarial import Adversarial, get_attack
+
+    attack_cls = get_attack(attack_spec.name)
+    return Adversarial(method, attack_cls(attack_cls.Config.model_validate(attack_spec.options())))
+
+
+def build_method(cfg, task) -> Method:
+    """The config's method with its own options, wrapped by its adversarial attack if any."""
+    method_cls = get_method(cfg.method.name)
+    return with_attack(method_cls(method_cls.Config.model_validate(cfg.method.options()), task), cfg.adversarial)
+
+
+__all__ = ["METHODS", "Method", "build_method", "get_method", "register_method", "with_attack"]

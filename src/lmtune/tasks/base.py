@@ -30,6 +30,7 @@ class Task:
     # metric name -> True when greater is better; the first one is the default selection metric
     metrics: ClassVar[dict[str, bool]] = {"loss": False}
     auto_model: ClassVar[str] = "AutoModel"
+    peft_task_type: ClassVar[str | None] = None  # peft's TaskType for this head (SEQ_CLS, TOKEN_CLS, ...)
 
     def __init__(self, labels: list[str], tokenizer, max_length: int):
         self.labels = labels
@@ -40,6 +41,10 @@ class Task:
         """Load the backbone with this task's head (`config_overrides` set keys of its config).
         Returns (model, names of newly initialised weights)."""
         raise NotImplementedError
+
+    def head_modules(self, model) -> list[str]:
+        """Top-level names of the head's modules: fully trained and saved next to peft adapters."""
+        return []
 
     def encode(self, examples) -> EncodedDataset:
         raise NotImplementedError

@@ -15,6 +15,7 @@ class Classification(Task):
 
     metrics = {"macro_f1": True, "accuracy": True, "loss": False}
     auto_model = "AutoModelForSequenceClassification"
+    peft_task_type = "SEQ_CLS"
 
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         from transformers import AutoModelForSequenceClassification
@@ -28,6 +29,10 @@ class Classification(Task):
         )
         fresh = sorted(set(info.get("missing_keys", [])) | {k for k, *_ in info.get("mismatched_keys", [])})
         return model, fresh
+
+    def head_modules(self, model) -> list[str]:
+        layer = output_layer(model, len(self.labels))
+        return [next(name.split(".")[0] for name, module in model.named_modules() if module is layer)]
 
     def encode(self, examples) -> EncodedDataset:
         texts, labels = [ex.text for ex in examples], [ex.label for ex in examples]

@@ -13,6 +13,7 @@ from .. import artifacts as art
 from ..config import RunConfig
 from ..device import PrecisionChoice, choose_precision
 from ..errors import ConfigError
+from ..models import resolve_backbone
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -69,9 +70,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     precision = choose_precision(cfg.training.precision)
     log(f"precision: {precision.precision} on {precision.device} ({precision.reason})")
     t = cfg.training
-    # batch_size is per process: with N processes an optimizer step sees N x batch_size examples
-    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps * world_size()))
-    total_steps = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
+    total_steps = optimizer_steps(cfg, n_train)
     args = TrainingArguments(
         output_dir=str(run_dir / art.CHECKPOINTS),
         num_train_epochs=t.epochs, max_steps=t.max_steps or -1,
@@ -94,6 +93,52 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     if select and t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     return args, callbacks, precision
+
+
+def optimizer_steps(cfg: RunConfig, n_train: int) -> int:
+    """Optimizer steps the run will take (warmup and AdaLoRA's budget schedule need it)."""
+    t = cfg.training
+    # batch_size is per process: with N processes an optimizer step sees N x batch_size examples
+    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps * world_size()))
+    return t.max_steps or math.ceil(steps_per_epoch * t.epochs)
+
+
+def make_trainable(model, cfg: RunConfig, *, task_type: str | None, head: list[str], n_train: int, log
+                   ) -> tuple[object, dict, list]:
+    """Choose what trains: peft adapters (+ head) or the freezing strategy. Returns the model
+    (wrapped by peft when configured), the records for the run file, and callbacks to add."""
+    from .freezing import apply_freezing, parameter_counts
+    from .peft import adaptive_budget_callback, apply_peft, needs_budget_callback
+
+    t, records, callbacks = cfg.training, {}, []
+    if cfg.peft:
+        model = apply_peft(model, cfg.peft, task_type, total_steps=optimizer_steps(cfg, n_train), head=head)
+        params = parameter_counts(model)
+        records["peft"] = {"method": cfg.peft.method, "options": cfg.peft.options(), "base": cfg.model.name,
+                           "base_path": str(Path(resolve_backbone(cfg.model.name)).resolve())
+                           if Path(resolve_backbone(cfg.model.name)).is_dir() else None,
+                           "revision": cfg.model.revision, "modules_to_save": head}
+        what = f"peft: {cfg.peft.method}" + (f", head {', '.join(head)} trained fully" if head else "")
+        if needs_budget_callback(model):
+            callbacks.append(adaptive_budget_callback())
+    else:
+        params = apply_freezing(model, t.freeze)
+        what = f"training.freeze: {t.freeze}"
+    log(f"trainable parameters: {params['trainable']:,} of {params['total']:,} "
+        f"({params['trainable'] / params['total']:.1%}; {what})")
+    records["parameters"] = params
+    if t.layer_lr_decay < 1:
+        records["layer_lr_decay"] = t.layer_lr_decay
+        log(f"layer-wise learning-rate decay {t.layer_lr_decay}: the lowest layers train slowest")
+    if cfg.adversarial:
+        from ..methods.adversarial import get_attack
+
+        attack_cls = get_attack(cfg.adversarial.name)
+        passes = attack_cls(attack_cls.Config.model_validate(cfg.adversarial.options())).passes()
+        records["adversarial"] = {"name": cfg.adversarial.name, **cfg.adversarial.options(),
+                                  "forward_passes_per_step": passes}
+        log(f"adversarial training ({cfg.adversarial.name}): {passes} forward passes per step instead of 1")
+    return model, records, callbacks
 
 
 def start_records(cfg: RunConfig, run_dir: Path, data_summary: dict, precision: PrecisionChoice, **info) -> dict:

@@ -24,6 +24,34 @@ def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
     return max(lists, key=len)
 
 
+def backbone_of(model) -> torch.nn.Module:
+    """The transformer body (BertModel, GPT2Model, ...) of a task model, through a peft wrapper."""
+    task_model = model.get_base_model() if hasattr(model, "peft_config") else model
+    return task_model.base_model
+
+
+def layer_depths(model) -> dict[int, int]:
+    """id(parameter) -> depth: 0 for what comes before the layer stack (embeddings), i + 1 for
+    layer i, L + 1 for what comes after it (final norm, pooler) and for the head."""
+    backbone = backbone_of(model)
+    layers = transformer_layers(backbone)
+    depths = {id(p): len(layers) + 1 for p in model.parameters()}
+    before = True
+    for module in backbone.children():
+        if any(m is layers for m in module.modules()):
+            before = False
+        elif before:
+            depths.update({id(p): 0 for p in module.parameters()})
+    for i, layer in enumerate(layers):
+        depths.update({id(p): i + 1 for p in layer.parameters()})
+    return depths
+
+
+def parameter_counts(model) -> dict:
+    return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "total": sum(p.numel() for p in model.parameters())}
+
+
 def apply_freezing(model, spec: str) -> dict:
     """Freeze per `spec`; returns {"trainable": n, "total": n} parameter counts."""
     if not re.fullmatch(FREEZE_PATTERN, spec):
@@ -50,5 +78,4 @@ def apply_freezing(model, spec: str) -> dict:
                 seen_layers = True
             elif seen_layers:
                 module.requires_grad_(True)
-    return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "total": sum(p.numel() for p in model.parameters())}
+    return parameter_counts(model)

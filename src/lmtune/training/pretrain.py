@@ -11,11 +11,14 @@ from pathlib import Path
 from .. import artifacts as art
 from ..config import RunConfig
 from ..data.corpus import Corpus, read_corpus
+from ..errors import ConfigError
+from ..methods import with_attack
 from ..methods.supervised import Supervised
 from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks.masked_lm import LanguageModeling, detect_objective
-from .common import (begin_run, finish_records, fit, is_main_process, start_records, tensorboard_dir,
+from .common import (begin_run, finish_records, fit, is_main_process, make_trainable, start_records, tensorboard_dir,
                      training_arguments, write_rejects)
+from .peft import MERGEABLE, merged, peft_type_of
 from .trainer import MethodTrainer
 
 
@@ -99,23 +102,30 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
         + (f"; last {stats.dropped_tokens} tokens dropped" if stats.dropped_tokens else "")
         + f"); {len(corpus.held_out)} held-out texts; objective: {objective}")
 
+    if cfg.peft and peft_type_of(cfg.peft) not in MERGEABLE:
+        raise ConfigError(f"peft.method {cfg.peft.method} cannot be folded into the backbone, and a pretraining "
+                          "run must leave a backbone", fix="use lora, adalora or ia3 for pretraining.")
+    model, trainable, extra_callbacks = make_trainable(model, cfg, task_type="CAUSAL_LM" if objective == "clm" else None,
+                                                       head=[], n_train=len(train_ds), log=log)
     select = ("perplexity", False) if held_ds is not None else None
     # eval_on_start: the perplexity before any update is the baseline
     args, stoppers, precision = training_arguments(cfg, run_dir, len(train_ds), select=select, progress=progress,
                                                    log=log, eval_on_start=select is not None)
     run_info = start_records(cfg, run_dir, {**corpus.summary(), "encoding": stats.__dict__}, precision,
                              task="pretrain", kind="pretrain", objective=objective, newly_initialised=fresh,
-                             decoder_tied=tied)
+                             decoder_tied=tied, **trainable)
     tensorboard_dir(run_dir)
     trainer = PerplexityTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=held_ds,
                                 data_collator=lm.collator(), processing_class=tokenizer,
-                                callbacks=list(callbacks) + stoppers, method=Supervised(Supervised.Config(), lm),
-                                lm=lm, eval_tokens=p.eval_tokens)
+                                callbacks=list(callbacks) + stoppers + extra_callbacks,
+                                method=with_attack(Supervised(Supervised.Config(), lm), cfg.adversarial),
+                                layer_lr_decay=cfg.training.layer_lr_decay, lm=lm, eval_tokens=p.eval_tokens)
     speed = fit(trainer, run_dir, resume, progress, log)
     if not is_main_process():  # rank 0 saves and scores the model all ranks trained
         return PretrainResult(run_dir, {}, corpus, round(time.time() - started, 1))
-    art.save_model_atomic(trainer.model, tokenizer, run_dir)
-    carried = carry_backbone_weights(run_dir, source, trainer.model)
+    model = merged(trainer.model, copy_first=False)  # a backbone: adapters folded into its weights
+    art.save_model_atomic(model, tokenizer, run_dir)
+    carried = carry_backbone_weights(run_dir, source, model)
     if carried:
         log(f"kept backbone weights the LM head model does not use, for fine-tuning later: {', '.join(carried)}")
 
@@ -124,7 +134,7 @@ def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, c
                "global_step": trainer.state.global_step, "epochs": trainer.state.epoch, "encoding": stats.__dict__,
                **speed}
     if held_ds is not None:
-        after = lm.perplexity(trainer.model, held_ds, p.eval_tokens, cfg.training.eval_batch_size)
+        after = lm.perplexity(model, held_ds, p.eval_tokens, cfg.training.eval_batch_size)
         metrics.update(perplexity_before=history[0] if history else None, perplexity_after=after["perplexity"],
                        perplexity_per_evaluation=history, scored_tokens=after["scored_tokens"])
     metrics["wall_seconds"] = round(time.time() - started, 1)

@@ -12,13 +12,13 @@ from ..errors import ConfigError
 from ..evaluation.inference import check_int8
 from ..evaluation.predict import predict_proba
 from ..evaluation.report import save_confusion_png, score_predictions
-from ..methods import get_method
+from ..methods import build_method
 from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
-from .common import (begin_run, finish_records, fit, is_main_process, start_records, tensorboard_dir, training_arguments,
-                     write_rejects)
-from .freezing import apply_freezing
+from .common import (begin_run, finish_records, fit, is_main_process, make_trainable, start_records, tensorboard_dir,
+                     training_arguments, write_rejects)
+from .peft import merged
 from .trainer import MethodTrainer
 
 
@@ -45,9 +45,8 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     if cfg.training.metric not in task.metrics:
         raise ConfigError(f"training.metric {cfg.training.metric!r} is not a metric of task {cfg.task!r}",
                           fix=f"use one of {', '.join(task.metrics)}.")
-    method_cls = get_method(cfg.method.name)
-    method = method_cls(method_cls.Config.model_validate(cfg.method.options()), task)
-    if method_cls.needs_unlabeled and not data.unlabeled:
+    method = build_method(cfg, task)
+    if method.needs_unlabeled and not data.unlabeled:
         raise ConfigError(f"method {cfg.method.name!r} needs unlabeled text but there is none",
                           fix="set data.labels_per_class so the rest of the pool becomes unlabeled.")
 
@@ -63,18 +62,18 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
         log("classifier head initialised from the class means of the labeled examples")
 
     t = cfg.training
-    params = apply_freezing(model, t.freeze)
-    log(f"trainable parameters: {params['trainable']:,} of {params['total']:,} "
-        f"({params['trainable'] / params['total']:.1%}; training.freeze: {t.freeze})")
+    model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
+                                                       head=task.head_modules(model), n_train=len(train_ds), log=log)
     select = (t.metric, task.metrics[t.metric]) if dev_ds is not None else None
     args, stoppers, precision = training_arguments(cfg, run_dir, len(train_ds), select=select, progress=progress, log=log)
     run_info = start_records(cfg, run_dir, data.summary(), precision, labels=data.labels, method=cfg.method.name,
-                             newly_initialised=fresh, parameters=params)
+                             newly_initialised=fresh, **trainable)
     tensorboard_dir(run_dir)
     trainer = MethodTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
                             data_collator=task.collator(), processing_class=tokenizer,
                             compute_metrics=task.compute_metrics if select else None,
-                            callbacks=list(callbacks) + stoppers, method=method)
+                            callbacks=list(callbacks) + stoppers + extra_callbacks, method=method,
+                            layer_lr_decay=t.layer_lr_decay)
     speed = fit(trainer, run_dir, resume, progress, log)
     train_seconds = time.time() - started
     if not is_main_process():  # rank 0 saves and scores the model all ranks trained
@@ -84,7 +83,8 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     metrics = {"train_seconds": round(train_seconds, 1), "global_step": trainer.state.global_step,
                "epochs": trainer.state.epoch, "best_checkpoint": trainer.state.best_model_checkpoint, **speed}
     shown = data.held_out_split
-    scores, int8 = score_held_out(trainer.model, tokenizer, data, cfg, precision, progress, log)
+    # adapters folded into the weights: what `load_run` serves, and faster
+    scores, int8 = score_held_out(merged(trainer.model), tokenizer, data, cfg, precision, progress, log)
     metrics.update(scores)
     if int8:
         run_info["int8_check"] = int8

@@ -8,7 +8,6 @@ import torch
 
 import lmtune
 from lmtune import artifacts as art
-from lmtune.config import validate_config
 from lmtune.device import choose_precision
 from lmtune.errors import ConfigError
 from lmtune.evaluation.inference import INT8_MAX_LOSS, check_int8, int8_copy, plan_inference

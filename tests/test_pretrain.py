@@ -9,7 +9,7 @@ import torch
 import lmtune
 from lmtune import artifacts as art
 from lmtune.config import validate_config
-from lmtune.errors import DataError, ModelError
+from lmtune.errors import ConfigError, DataError, ModelError
 from lmtune.models import load_tokenizer
 from lmtune.tasks.masked_lm import LanguageModeling
 
@@ -172,3 +172,23 @@ def test_pretrain_resumes_after_a_kill(tiny_backbone, tmp_path):
     resumed = lmtune.pretrain(cfg, resume=True, **QUIET)
     assert resumed.metrics["global_step"] == steps
     assert resumed.metrics["perplexity_after"] == pytest.approx(reference.metrics["perplexity_after"], rel=1e-4)
+
+
+def test_pretraining_with_lora_leaves_a_full_backbone(tiny_backbone, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = pretrain_config(tiny_backbone, corpus_file(tmp_path), tmp_path)
+    cfg.peft = {"method": "lora", "r": 4, "target_modules": ["query", "value"]}
+    result = lmtune.pretrain(validate_config(cfg.model_dump()), **QUIET)
+    assert result.metrics["perplexity_after"] < result.metrics["perplexity_before"]  # the adapters learned
+    assert not (result.run_dir / "adapter_config.json").exists()  # folded in: a plain backbone
+    weights = load_file(result.run_dir / "model.safetensors")
+    assert not any("lora" in k for k in weights)
+    base = load_file(tiny_backbone / "model.safetensors")
+    assert not torch.equal(weights["bert.encoder.layer.0.attention.self.query.weight"],
+                           base["encoder.layer.0.attention.self.query.weight"])  # LoRA's update is in the weight
+    assert torch.equal(weights["bert.encoder.layer.0.attention.self.key.weight"],
+                       base["encoder.layer.0.attention.self.key.weight"])  # untargeted: untouched
+    cfg.peft = {"method": "prompt-tuning", "num_virtual_tokens": 2}
+    with pytest.raises(ConfigError, match="cannot be folded"):
+        lmtune.pretrain(validate_config({**cfg.model_dump(), "output_dir": str(tmp_path / "p2")}), **QUIET)

@@ -18,7 +18,7 @@ from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
 from .common import (begin_run, finish_records, fit, is_main_process, make_trainable, start_records, tensorboard_dir,
                      training_arguments, write_rejects)
-from .peft import merged
+from .peft import merged, needs_budget_callback
 from .trainer import MethodTrainer
 
 
@@ -65,6 +65,10 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
                                                        head=task.head_modules(model), n_train=len(train_ds), log=log)
     select = (t.metric, task.metrics[t.metric]) if dev_ds is not None else None
+    if select and needs_budget_callback(model):
+        select = None  # checkpoints of different epochs have different ranks: none can be loaded into the last
+        log("AdaLoRA prunes ranks while it trains, so the last epoch is kept: no best-epoch selection or early "
+            "stopping (the dev set is still scored at the end)")
     args, stoppers, precision = training_arguments(cfg, run_dir, len(train_ds), select=select, progress=progress, log=log)
     run_info = start_records(cfg, run_dir, data.summary(), precision, labels=data.labels, method=cfg.method.name,
                              newly_initialised=fresh, **trainable)

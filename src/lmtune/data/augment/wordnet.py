@@ -1,7 +1,7 @@
 """WordNet synonyms read straight from the WordNet 3.0 database files (data.noun, data.verb,
 data.adj, data.adv), with no download at run time.
 
-Where they are looked for, in order: $LMTUNE_WORDNET_DIR; /usr/share/wordnet (Debian/Ubuntu:
+Where they are looked for: $LMTUNE_WORDNET_DIR when set (only there); else /usr/share/wordnet (Debian/Ubuntu:
 `apt install wordnet-base`); nltk's data folders (`nltk_data/corpora/wordnet`).
 """
 from __future__ import annotations
@@ -15,23 +15,30 @@ from ...errors import DataError
 FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 
 
+def candidate_dirs() -> list[Path]:
+    if os.environ.get("LMTUNE_WORDNET_DIR"):  # set: the only place looked at, so a wrong value is reported
+        return [Path(os.environ["LMTUNE_WORDNET_DIR"])]
+    nltk = [os.environ.get("NLTK_DATA"), Path.home() / "nltk_data", "/usr/share/nltk_data", "/usr/local/share/nltk_data"]
+    return [Path("/usr/share/wordnet"), Path("/usr/local/share/wordnet")] + \
+        [Path(base) / "corpora" / "wordnet" for base in nltk if base]
+
+
 def wordnet_dir() -> Path:
-    candidates = [os.environ.get("LMTUNE_WORDNET_DIR"), "/usr/share/wordnet", "/usr/local/share/wordnet"]
-    candidates += [str(Path(base) / "corpora" / "wordnet") for base in
-                   (os.environ.get("NLTK_DATA"), Path.home() / "nltk_data", "/usr/share/nltk_data",
-                    "/usr/local/share/nltk_data") if base]
-    for candidate in candidates:
-        if candidate and all((Path(candidate) / name).is_file() for name in FILES):
-            return Path(candidate)
+    for candidate in candidate_dirs():
+        if all((candidate / name).is_file() for name in FILES):
+            return candidate
     raise DataError("WordNet is not installed (needed by the synonym and insertion augmenters)",
                     fix="install it offline from your OS packages: `apt install wordnet-base` (Debian/Ubuntu), "
                         "or point LMTUNE_WORDNET_DIR at a folder holding data.noun, data.verb, data.adj and data.adv.")
 
 
+def synonym_table() -> dict[str, tuple[str, ...]]:
+    return _synonym_table(wordnet_dir())
+
+
 @functools.lru_cache(maxsize=4)
-def synonym_table(folder: Path | None = None) -> dict[str, tuple[str, ...]]:
+def _synonym_table(folder: Path) -> dict[str, tuple[str, ...]]:
     """word -> its single-word synonyms over all its synsets (lower case)."""
-    folder = folder or wordnet_dir()
     table: dict[str, set[str]] = {}
     for name in FILES:
         with (folder / name).open(encoding="utf-8", errors="replace") as handle:

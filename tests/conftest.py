@@ -103,10 +103,14 @@ def trained_run(tiny_backbone, tmp_path_factory):
     import lmtune
     from lmtune.config import validate_config
 
-    tmp = tmp_path_factory.mktemp("trained")
-    raw = {"data": {"train": str(write_csv(tmp / "train.csv", sentiment_rows(40, seed=1))),
-                    "test": str(write_csv(tmp / "test.csv", sentiment_rows(20, seed=3))), "dev_size": 0},
-           "model": {"name": str(tiny_backbone), "max_length": 32},
-           "training": {"epochs": 4, "batch_size": 8, "learning_rate": 2e-3, "early_stopping_patience": None},
-           "output_dir": str(tmp / "run"), "seed": 7}
-    return lmtune.train(validate_config(raw), progress=False, log=lambda m: None)
+    return lmtune.train(validate_config(toy_run_config(tiny_backbone, tmp_path_factory.mktemp("trained"))),
+                        progress=False, log=lambda m: None)
+
+
+def toy_run_config(backbone: Path, tmp: Path, **sections) -> dict:
+    """Train and test files (no dev) in `tmp`, a run dir there; `sections` replace whole sections."""
+    return {"data": {"train": str(write_csv(tmp / "train.csv", sentiment_rows(40, seed=1))),
+                     "test": str(write_csv(tmp / "test.csv", sentiment_rows(20, seed=3))), "dev_size": 0},
+            "model": {"name": str(backbone), "max_length": 32},
+            "training": {"epochs": 4, "batch_size": 8, "learning_rate": 2e-3, "early_stopping_patience": None},
+            "output_dir": str(tmp / "run"), "seed": 7, **sections}

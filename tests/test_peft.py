@@ -64,15 +64,10 @@ def test_one_step_changes_only_adapters_and_head():
 
 @pytest.fixture(scope="module")
 def lora_run(tiny_backbone, tmp_path_factory):
-    from conftest import sentiment_rows, write_csv
+    from conftest import toy_run_config
 
-    tmp = tmp_path_factory.mktemp("lora")
-    raw = {"data": {"train": str(write_csv(tmp / "train.csv", sentiment_rows(40, seed=1))),
-                    "test": str(write_csv(tmp / "test.csv", sentiment_rows(20, seed=3))), "dev_size": 0},
-           "model": {"name": str(tiny_backbone), "max_length": 32},
-           "peft": {"method": "lora", "r": 8},
-           "training": {"epochs": 10, "batch_size": 8, "learning_rate": 1e-2, "early_stopping_patience": None},
-           "output_dir": str(tmp / "run"), "seed": 7}
+    raw = toy_run_config(tiny_backbone, tmp_path_factory.mktemp("lora"), peft={"method": "lora", "r": 8},
+                         training={"epochs": 10, "batch_size": 8, "learning_rate": 1e-2, "early_stopping_patience": None})
     return lmtune.train(validate_config(raw), **QUIET)
 
 

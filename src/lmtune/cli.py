@@ -242,17 +242,23 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
 
 @app.command("ls")
 def list_components() -> None:
-    """List every registered task, method, adversarial attack, augmenter and export format."""
+    """List every registered task, method, adversarial attack, augmenter, acquisition function and export format."""
     from .data.augment import AUGMENTERS
+    from .data.select import ACQUISITIONS
     from .export import EXPORTS
     from .methods import METHODS
     from .methods.adversarial import ATTACKS
     from .tasks import TASKS
 
-    for registry in (TASKS, METHODS, ATTACKS, AUGMENTERS, EXPORTS):
+    for registry in (TASKS, METHODS, ATTACKS, AUGMENTERS, ACQUISITIONS, EXPORTS):
         console.print(f"[bold]{registry.kind}s[/bold]")
         for name, doc in registry.describe():
             console.print(f"  {name:<16} {doc}")
+
+
+from .cli_data import data_app  # noqa: E402  (after `app`: the data commands are a group of it)
+
+app.add_typer(data_app, name="data")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

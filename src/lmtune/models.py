@@ -66,3 +66,21 @@ def _load_error(name: str, source: str, exc: Exception) -> ModelError:
     return ModelError(f"cannot load {name!r} from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0]})",
                       fix="check the name and your network (offline: set HF_HUB_OFFLINE=1 to fail at once), "
                           "or use a local directory or 'default'.")
+
+
+def load_encoder(name: str, max_length: int = 256):
+    """(transformer body, tokenizer, max length) of a finished run or a backbone, for embedding texts."""
+    from .artifacts import RUN_FILE, load_run, read_json
+
+    path = Path(name).expanduser()
+    if (path / RUN_FILE).is_file() and read_json(path / RUN_FILE).get("kind") != "pretrain":
+        run = load_run(path)
+        return run.model.base_model, run.tokenizer, run.max_length
+    from transformers import AutoModel
+
+    source = resolve_backbone(name)
+    try:
+        encoder = AutoModel.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise _load_error(name, source, exc) from None
+    return encoder, load_tokenizer(name), max_length

@@ -1,7 +1,7 @@
 """Plain records that flow from readers to tasks."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -9,6 +9,8 @@ class TextExample:
     text: str
     label: str | None = None
     source: str = ""  # "file:line" it came from, for located errors further down
+    # every column of the row, for the data tools that write rows back out (read with keep_row=True)
+    row: dict | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)

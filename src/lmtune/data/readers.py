@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -27,9 +27,10 @@ class ReadResult:
 
 
 def read_examples(path: str | Path, *, text_column: str = "text", label_column: str | None = "label",
-                  fmt: str = "auto", on_bad_rows: str = "error", require_label: bool = True) -> ReadResult:
+                  fmt: str = "auto", on_bad_rows: str = "error", require_label: bool = True,
+                  keep_row: bool = False) -> ReadResult:
     """Read one file. `label_column=None` or a file without that column gives unlabeled examples
-    (allowed only when `require_label` is False)."""
+    (allowed only when `require_label` is False). keep_row: each example keeps all its columns."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"file not found: {path}", fix="check the path (relative paths start from the current directory).")
@@ -42,7 +43,8 @@ def read_examples(path: str | Path, *, text_column: str = "text", label_column: 
             _check_columns(path, line, row, text_column, label_column, require_label, fmt)
             checked_columns = True
         try:
-            result.examples.append(_to_example(row, text_column, label_column, require_label, f"{path}:{line}"))
+            example = _to_example(row, text_column, label_column, require_label, f"{path}:{line}")
+            result.examples.append(replace(example, row=dict(row)) if keep_row else example)
         except ValueError as exc:
             _bad(result, on_bad_rows, path, line, str(exc), raw)
     if not result.examples:

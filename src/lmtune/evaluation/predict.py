@@ -26,23 +26,52 @@ def length_batches(lengths: list[int], max_texts: int, max_tokens: int = MAX_BAT
     return batches
 
 
+def _batches(tokenizer, texts: list[str], max_length: int, batch_size: int, max_batch_tokens: int, progress: bool,
+             desc: str):
+    """(indices, padded batch) over the texts, by length; a progress bar counts texts."""
+    from transformers import DataCollatorWithPadding
+
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    collate = DataCollatorWithPadding(tokenizer)
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+        for idx in length_batches([len(ids) for ids in enc["input_ids"]], batch_size, max_batch_tokens):
+            yield idx, collate([{k: enc[k][i] for k in enc.keys()} for i in idx])
+            bar.update(len(idx))
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters(), torch.empty(0)).device  # an int8 copy has no `.device`
+
+
 @torch.inference_mode()
 def predict_proba(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,
                   max_batch_tokens: int = MAX_BATCH_TOKENS, progress: bool = True, desc: str = "predict",
                   precision: str = "fp32") -> np.ndarray:
     """Class probabilities, one row per text, in the order given."""
-    from transformers import DataCollatorWithPadding
-
     model.eval()
-    enc = tokenizer(texts, truncation=True, max_length=max_length)
-    collate = DataCollatorWithPadding(tokenizer)
-    device = next(model.parameters(), torch.empty(0)).device  # an int8 copy has no `.device`
+    device = _device(model)
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
-        for idx in length_batches([len(ids) for ids in enc["input_ids"]], batch_size, max_batch_tokens):
-            batch = collate([{k: enc[k][i] for k in enc.keys()} for i in idx])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-            out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            bar.update(len(idx))
+    for idx, batch in _batches(tokenizer, texts, max_length, batch_size, max_batch_tokens, progress, desc):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return out
+
+
+@torch.inference_mode()
+def embed_texts(encoder, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,
+                progress: bool = True, desc: str = "embed") -> np.ndarray:
+    """Mean-pooled last hidden states of a transformer body (AutoModel, or a task model's
+    `.base_model`), L2-normalised: one row per text, in the order given."""
+    encoder.eval()
+    device = _device(encoder)
+    out = None
+    for idx, batch in _batches(tokenizer, texts, max_length, batch_size, MAX_BATCH_TOKENS, progress, desc):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        hidden = encoder(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp_min(1), dim=-1)
+        if out is None:
+            out = np.zeros((len(texts), pooled.shape[-1]), dtype=np.float32)
+        out[idx] = pooled.cpu().numpy()
     return out

@@ -54,6 +54,7 @@ def run_configuration(opts: dict) -> dict:
     from lmtune import artifacts as art
     from lmtune.config import load_config
     from lmtune.data import prepare_data
+    from lmtune.data.tables import write_rows
 
     rows = []
     for seed in opts["seeds"]:
@@ -62,7 +63,7 @@ def run_configuration(opts: dict) -> dict:
                                  *STRATEGIES[opts["strategy"]], *ATTACKS[opts["attack"]]])
         held_out = Path(opts["tmp"]) / f"{opts['dataset']}-held-out.csv"
         if not held_out.exists():
-            write_held_out(prepare_data(cfg.data, seed).test, held_out)
+            write_rows(held_out, [{"text": ex.text, "label": ex.label} for ex in prepare_data(cfg.data, seed).test])
         result = lmtune.train(cfg, progress=False, log=lambda m: None)
         metrics = lmtune.evaluate(run_dir, held_out, progress=False, save=False, quantize="none", perturb=PERTURB)
         info = art.read_json(run_dir / art.RUN_FILE)
@@ -74,15 +75,6 @@ def run_configuration(opts: dict) -> dict:
                      "saved_mb": sum(run_dir.joinpath(f).stat().st_size for f in
                                      ("model.safetensors", "adapter_model.safetensors") if run_dir.joinpath(f).is_file()) / 1e6})
     return {"rows": rows, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def write_held_out(examples, path: Path) -> None:
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows([ex.text, ex.label] for ex in examples)
 
 
 def in_fresh_process(opts: dict) -> dict:

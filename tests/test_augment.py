@@ -27,7 +27,7 @@ def tiny_wordnet(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", AUGMENTERS.names())
+@pytest.mark.parametrize("name", [n for n in AUGMENTERS.names() if n != "backtranslation"])  # own test: needs models
 def test_every_augmenter_changes_text_and_is_reproducible(name, tiny_wordnet):
     augmenter = build_augmenter(name, rate=0.2)
     once, again = augment_texts(TEXTS, augmenter, seed=1), augment_texts(TEXTS, augmenter, seed=1)

@@ -225,3 +225,22 @@ def test_select_then_merge_round_trip_and_merge_refuses_bad_labels(trained_run, 
     report = merge_files(tmp_path / "filled.csv", labeled, tmp_path / "merged.csv")
     merged = read(tmp_path / "merged.csv")
     assert report["added"] == 5 and len(merged) == 15 and list(merged[0]) == ["text", "label"]
+
+
+def test_data_commands_chain_on_the_command_line(tmp_path, capsys):
+    from test_cli import cli
+
+    rows = sentiment_rows(20, seed=3)
+    raw = write_csv(tmp_path / "raw.csv", rows + rows[:4])  # 4 duplicates
+    assert cli("data", "clean", str(raw), "-o", str(tmp_path / "clean.csv")) == 0
+    assert len(read(tmp_path / "clean.csv")) == 40 and '"dropped": 4' in capsys.readouterr().out
+    assert cli("data", "split", str(tmp_path / "clean.csv"), "-o", str(tmp_path / "s"), "--dev", "4", "--test", "6") == 0
+    assert [len(read(tmp_path / "s" / f"{n}.csv")) for n in ("train", "dev", "test")] == [30, 4, 6]
+    assert cli("data", "augment", str(tmp_path / "s" / "train.csv"), "-o", str(tmp_path / "aug.jsonl"),
+               "--method", "swap", "--n", "1", "--option", "rate=0.3") == 0
+    rows = [json.loads(line) for line in (tmp_path / "aug.jsonl").read_text().splitlines()]
+    report = json.loads((tmp_path / "aug.jsonl.report.json").read_text())
+    assert len(rows) == 30 + report["augmented_rows"] and all(r["augmenter"] == "swap" for r in rows[30:])
+    assert report["augmented_rows"] + report["unchanged_copies_skipped"] == 30  # a swap can restore the text
+    assert cli("data", "augment", str(raw), "-o", str(tmp_path / "x.csv"), "--method", "synonyms") == 2
+    assert "use 'synonym'" in capsys.readouterr().err

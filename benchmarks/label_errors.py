@@ -26,9 +26,9 @@ def run(dataset: str, limit: int | None, seed: int, tmp: Path) -> dict:
     from lmtune.data.label_issues import find_label_issues
 
     examples = load_builtin(dataset).examples
+    if limit and len(examples) > limit:  # the same rows for every seed; the flips differ
+        examples = random.Random(0).sample(examples, limit)
     rng = random.Random(seed)
-    if limit and len(examples) > limit:
-        examples = rng.sample(examples, limit)
     labels = sorted({ex.label for ex in examples})
     flipped = set(rng.sample(range(len(examples)), round(FLIP * len(examples))))
     path = tmp / f"{dataset}-noisy.csv"

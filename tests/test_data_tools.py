@@ -165,15 +165,16 @@ def test_backtranslation_runs_through_local_seq2seq_models(tmp_path, tiny_backbo
 
 
 def test_label_issues_ranks_flipped_labels_first(tmp_path, tiny_backbone):
-    rows = sentiment_rows(40, seed=8)
+    rows = [{**r, "id": f"r{i}"} for i, r in enumerate(sentiment_rows(40, seed=8))]
     rng = random.Random(0)
     flipped = set(rng.sample(range(len(rows)), 8))
     for i in flipped:
         rows[i]["label"] = "neg" if rows[i]["label"] == "pos" else "pos"
-    src = write_csv(tmp_path / "noisy.csv", rows)
+    src = write_csv(tmp_path / "noisy.csv", rows, columns=("id", "text", "label"))
     report = find_label_issues(src, tmp_path / "issues.csv", model=str(tiny_backbone), folds=5, progress=False)
     ranked = read(tmp_path / "issues.csv")
     assert len(ranked) == 80 and report["rows"] == 80
+    assert all(r["id"] == f"r{int(r['source'].rsplit(':', 1)[1]) - 2}" for r in ranked)  # other columns kept
     top = [int(r["source"].rsplit(":", 1)[1]) - 2 for r in ranked[:8]]
     assert len(flipped & set(top)) >= 6, (sorted(flipped), top)
     for r in ranked[:8]:

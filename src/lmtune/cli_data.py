@@ -76,7 +76,7 @@ def data_clean(file: Path = typer.Argument(...), out: Path = typer.Option(..., "
     """Normalise unicode and whitespace, strip HTML, drop duplicates, mask personal data; dropped rows listed."""
     from .data.clean import clean_file
 
-    report = clean_file(file, out, text_column=text_column, label_column=label_column, html_=html, dedupe=dedupe,
+    report = clean_file(file, out, text_column=text_column, label_column=label_column, strip_tags=html, dedupe=dedupe,
                         near_dedupe=near_dedupe, pii=pii)
     _saved(report, "cleaned rows")
 

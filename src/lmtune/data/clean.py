@@ -36,7 +36,7 @@ def normalise_text(text: str) -> str:
 
 
 def clean_file(path: str | Path, out: str | Path, *, text_column: str = "text", label_column: str = "label",
-               html_: bool = True, dedupe: bool = True, near_dedupe: bool = False,
+               strip_tags: bool = True, dedupe: bool = True, near_dedupe: bool = False,
                near_threshold: float = NEAR_THRESHOLD, pii: bool = False) -> dict:
     """Write the cleaned rows to `out` (format from its extension); returns the report, which is
     also saved as OUT.report.json; dropped rows go to OUT.rejects.jsonl."""
@@ -46,7 +46,7 @@ def clean_file(path: str | Path, out: str | Path, *, text_column: str = "text", 
     rows, changed = [], {"html": 0, "normalised": 0, "pii": 0}
     for ex in result.examples:
         text = ex.text
-        if html_ and (stripped := strip_html(text)) != text:
+        if strip_tags and (stripped := strip_html(text)) != text:
             changed["html"] += 1
             text = stripped
         if (normalised := normalise_text(text)) != text:
@@ -79,7 +79,7 @@ def clean_file(path: str | Path, out: str | Path, *, text_column: str = "text", 
     report = {"input": str(path), "output": str(out), "rows_in": len(result.examples) + len(result.rejects),
               "rows_out": len(kept), "dropped": len(dropped), "rejects_file": str(rejects), "changed": changed,
               "dropped_by_reason": _count(d["reason"].split(" of ")[0].split(" (")[0] for d in dropped),
-              "options": {"html": html_, "dedupe": dedupe, "near_dedupe": near_dedupe, "pii": pii}}
+              "options": {"strip_html": strip_tags, "dedupe": dedupe, "near_dedupe": near_dedupe, "pii": pii}}
     art.write_json(out.with_name(out.name + ".report.json"), report)
     return report
 

@@ -31,7 +31,8 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: i
 def find_label_issues(path: str | Path, out: str | Path, *, model: str = "default", folds: int = 5, seed: int = 42,
                       text_column: str = "text", label_column: str = "label", max_length: int = 256,
                       progress: bool = True) -> dict:
-    """Write every row to `out` ranked by suspicion (most likely mislabeled first); returns a summary."""
+    """Write every row to `out` ranked by suspicion (most likely mislabeled first), its other
+    columns kept; returns a summary."""
     from cleanlab.filter import find_label_issues as confident_learning
     from cleanlab.rank import get_label_quality_scores
 
@@ -57,7 +58,8 @@ def find_label_issues(path: str | Path, out: str | Path, *, model: str = "defaul
         ex, best = examples[i], int(probs[i].argmax())
         rows.append({"rank": rank, "source": ex.source, text_column: ex.text, "given_label": ex.label,
                      "suggested_label": labels[best], "suggested_probability": round(float(probs[i, best]), 4),
-                     "label_quality": round(float(quality[i]), 4), "flagged": bool(flagged[i])})
+                     "label_quality": round(float(quality[i]), 4), "flagged": bool(flagged[i]),
+                     **{k: v for k, v in ex.row.items() if k not in (text_column, label_column)}})
     write_rows(out, rows)
     return {"input": str(path), "output": str(out), "rows": len(rows), "flagged": int(flagged.sum()),
             "folds": folds, "encoder": model,

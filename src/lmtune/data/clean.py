@@ -73,7 +73,7 @@ def clean_file(path: str | Path, out: str | Path, *, text_column: str = "text", 
         keep[i] = False
         dropped.append(_drop(rows[i], "empty after cleaning"))
     kept = [{**ex.row, text_column: text} for (ex, text), k in zip(rows, keep) if k]
-    write_rows(out, kept, columns=list(rows[0][0].row) if rows else None)
+    write_rows(out, kept)  # columns in first-seen order over all rows (JSONL rows may differ)
     rejects = out.with_name(out.name + ".rejects.jsonl")
     art.write_json_lines(rejects, dropped)
     report = {"input": str(path), "output": str(out), "rows_in": len(result.examples) + len(result.rejects),

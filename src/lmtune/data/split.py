@@ -121,11 +121,12 @@ def split_file(path, out_dir, *, dev: float = 0.1, test: float = 0.1, seed: int 
                             where=missing[0], fix="fill the group column for every row, or drop --group-column.")
         groups = [str(ex.row[group_column]) for ex in examples]
     splits = split_examples(examples, dev, test, seed, groups)
+    columns = list(dict.fromkeys(key for ex in examples for key in ex.row))  # the same columns in every split
     report = {"input": str(path), "seed": seed, "group_column": group_column, "splits": {}}
     for name, items in splits.items():
         if not items:
             continue
-        out = write_rows(out_dir / f"{name}{path.suffix}", [ex.row for ex in items], columns=list(examples[0].row))
+        out = write_rows(out_dir / f"{name}{path.suffix}", [ex.row for ex in items], columns=columns)
         counts = {label: len(rows) for label, rows in by_label(items).items()}
         report["splits"][name] = {"file": str(out), "rows": len(items),
                                   "classes": {lb: round(n / len(items), 4) for lb, n in counts.items()}}

@@ -97,7 +97,7 @@ class Adversarial(Method):
 
     def loss(self, model, labeled, unlabeled, step):
         started = time.perf_counter()
-        embeddings = model.get_input_embeddings()
+        embeddings = getattr(model, "module", model).get_input_embeddings()  # through a DDP wrapper
         ids = labeled["input_ids"]
         mask = labeled["attention_mask"].unsqueeze(-1).float() if "attention_mask" in labeled else None
         a = self.attack

@@ -87,7 +87,7 @@ def augment_file(path, out, method: str, *, n: int = 2, seed: int = 42, text_col
                 unchanged += 1
                 continue
             rows.append({**ex.row, text_column: new, "augmented_from": ex.source, "augmenter": method})
-    write_rows(out, rows, columns=list(examples[0].row) + ["augmented_from", "augmenter"])
+    write_rows(out, rows)
     report = {"input": str(path), "output": str(out), "method": method, "options": augmenter.config.model_dump(),
               "rows_in": len(examples), "copies_per_row": n, "augmented_rows": len(rows) - len(examples),
               "unchanged_copies_skipped": unchanged, "seed": seed}

@@ -7,8 +7,8 @@ Accuracy on the clean held-out texts and on perturbed copies (`lmtune eval --per
 10% of the words), trainable parameters, peak RSS, training samples/s and the size of what the
 run saves. Each configuration runs its seeds in a fresh process, so its peak RSS is its own.
 
-    python benchmarks/peft.py                 # ~60 min on a 2-core AVX2 CPU
-    python benchmarks/peft.py --datasets rotten_tomatoes --seeds 1
+    python benchmarks/peft_strategies.py                 # ~60 min on a 2-core AVX2 CPU
+    python benchmarks/peft_strategies.py --datasets rotten_tomatoes --seeds 1
 """
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file is named like the `peft` library: keep its folder behind site-packages on the path.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LABELS_PER_CLASS = 16
 HELD_OUT = 300

@@ -44,35 +44,13 @@ def _peak_rss_mb() -> float:
 
 def plain_trainer(opts: dict) -> dict:
     """The script a user writes from the transformers docs: Trainer with default arguments."""
-    import numpy as np
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+    from _baselines import plain_trainer as fit
 
     from lmtune.data import prepare_data
-    from lmtune.models import packaged_default
 
     cfg = _config(opts["tmp"], (), opts["labels_per_class"], opts["test_docs"])
     data = prepare_data(cfg.data, cfg.seed)
-    label2id = {lb: i for i, lb in enumerate(data.labels)}
-    tokenizer = AutoTokenizer.from_pretrained(packaged_default())
-
-    def encode(examples):
-        enc = tokenizer([e.text for e in examples], padding="max_length", truncation=True, max_length=MAX_LENGTH)
-        return [{**{k: enc[k][i] for k in enc.keys()}, "labels": label2id[e.label]} for i, e in enumerate(examples)]
-
-    model = AutoModelForSequenceClassification.from_pretrained(packaged_default(), num_labels=len(data.labels))
-    args = TrainingArguments(output_dir=opts["tmp"] + "/plain", per_device_train_batch_size=16, use_cpu=True,
-                             report_to=[], seed=SEED, disable_tqdm=True, save_strategy="no", **opts["args"])
-    trainer = Trainer(model=model, args=args, train_dataset=encode(data.train))
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # keeps the table readable; costs nothing either way
-    started = time.perf_counter()
-    out = trainer.train()
-    train_s = time.perf_counter() - started
-    pred = trainer.predict(encode(data.test))
-    accuracy = float((np.asarray(pred.predictions).argmax(-1) == pred.label_ids).mean())
-    return {"samples_per_s": out.metrics["train_samples_per_second"], "train_s": train_s, "accuracy": accuracy,
-            "samples": round(len(data.train) * args.num_train_epochs)}
+    return fit(data.train, data.test, data.labels, output_dir=opts["tmp"] + "/plain", seed=SEED, **opts["args"])
 
 
 def lmtune_train(opts: dict) -> dict:

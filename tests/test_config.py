@@ -87,3 +87,11 @@ def test_overrides_do_not_leak_into_a_shared_base():
                          ids=lambda p: p.name)
 def test_example_configs_are_valid(example):
     load_config(example)
+
+
+def test_every_quickstart_method_preset_is_a_valid_config():
+    from lmtune.quickstart import METHOD_PRESETS, best_method, quickstart_config
+
+    for method in METHOD_PRESETS:
+        assert quickstart_config(4, "runs/x", method=method).method.name == method
+    assert best_method() in METHOD_PRESETS

@@ -21,3 +21,16 @@ def test_quickstart_pipeline_on_the_packaged_backbone(tmp_path):
     assert sorted(model.config.label2id) == ["business", "entertainment", "politics", "sports", "tech"]
     rows = lmtune.predict(result.run_dir, ["The striker scored twice in the cup final."], progress=False)
     assert rows[0]["label"] == "sports"
+
+
+def test_self_training_on_the_packaged_backbone(tmp_path):
+    """The semi-supervised path end to end on the real MiniLM: pool labeled, rounds recorded."""
+    from lmtune import artifacts as art
+
+    cfg = quickstart_config(2, str(tmp_path / "run"), ["data.test_size=50", "data.max_unlabeled=40",
+                                                       "model.max_length=64", "training.max_steps=9",
+                                                       "method.threshold=0.3"], method="self-training")
+    result = lmtune.train(cfg, progress=False, log=lambda m: None)
+    rounds = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    assert [r["round"] for r in rounds] == [1, 2] and rounds[-1]["pseudo_labels"] > 0
+    assert result.metrics["test"]["accuracy"] >= 0.5

@@ -225,16 +225,25 @@ def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) ->
 @app.command()
 def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to train on"),
                output: str = typer.Option("runs/quickstart", help="run directory (replaced if present)"),
+               method: Optional[str] = typer.Option(None, help="supervised, self-training, ... (default: the "
+                                                                   "best measured in BENCHMARKS.md)"),
                set_: List[str] = SetOption) -> None:
     """Fine-tune the packaged MiniLM on packaged BBC News with 4 labels per class, then score 1,000 held-out docs."""
+    from .errors import ConfigError
     from .evaluation.report import metrics_table
-    from .quickstart import quickstart_config
+    from .quickstart import MEASURED, MEASURED_ON, METHOD_PRESETS, best_method, quickstart_config
     from .training.run import train as run_train
 
     started = time.time()
-    cfg = quickstart_config(labels_per_class, output, set_)
+    chosen = method or best_method()
+    if chosen not in METHOD_PRESETS:
+        raise ConfigError(f"no quickstart preset for method {chosen!r}", fix=f"use one of {', '.join(METHOD_PRESETS)}.")
+    cfg = quickstart_config(labels_per_class, output, set_, method=chosen)
     console.print(f"[bold]lmtune quickstart[/bold]: all-MiniLM-L6-v2 on BBC News, {labels_per_class} labels per class, "
-                  f"{cfg.data.test_size:.0f} held-out test documents")
+                  f"{cfg.data.test_size:.0f} held-out test documents, method [bold]{chosen}[/bold]")
+    measured = ", ".join(f"{m} {acc:.3f}" for m, acc in MEASURED.items() if acc is not None)
+    if measured:
+        console.print(f"benchmark ({MEASURED_ON}): {measured}; --method supervised runs the labels alone")
     result = run_train(cfg, overwrite=True, log=_log)
     console.print(metrics_table(result.metrics["test"], f"BBC News test, {labels_per_class} labels/class"))
     console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time: {time.time() - started:.0f}s")

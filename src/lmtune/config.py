@@ -35,6 +35,10 @@ class DataConfig(StrictModel):
     test_size: float = Field(0.1, ge=0)
     # Keep K labels per class; the rest of the train pool becomes unlabeled text.
     labels_per_class: int | None = Field(None, ge=1)
+    # More unlabeled text for semi-supervised methods: .txt (a document per line), a directory
+    # of .txt files, or a CSV/JSONL/Parquet file's text_column (labels there are ignored).
+    unlabeled: str | None = None
+    max_unlabeled: int | None = Field(None, ge=1, description="use a seeded random subset of this many unlabeled texts")
     # seed of the dev/test splits; null = the run's seed. Fix it to compare seeds on one test set.
     split_seed: int | None = None
     on_bad_rows: Literal["error", "skip"] = "error"

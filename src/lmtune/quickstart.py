@@ -1,4 +1,5 @@
-"""`lmtune quickstart`: the packaged MiniLM fine-tuned on packaged BBC News with 4 labels per class."""
+"""`lmtune quickstart`: the packaged MiniLM fine-tuned on packaged BBC News with 4 labels per class
+(the other ~1,200 pool articles as unlabeled text for the semi-supervised method it picks)."""
 from __future__ import annotations
 
 from .config import load_config
@@ -12,8 +13,31 @@ PRESET = {
     "output_dir": "runs/quickstart",
 }
 
+# Each method as benchmarks/label_efficiency.py runs it (overrides on PRESET). Semi-supervised
+# runs are counted in steps, not epochs over the few labels: the unlabeled side needs them.
+METHOD_PRESETS: dict[str, list[str]] = {
+    "supervised": [],
+    "mlm-aux": ["method.name=mlm-aux", "training.max_steps=120"],
+    "self-training": ["method.name=self-training", "training.max_steps=120"],
+    "consistency": ["method.name=consistency", "training.max_steps=120"],
+    "fixmatch": ["method.name=fixmatch", "training.max_steps=120"],
+}
 
-def quickstart_config(labels_per_class: int = 4, output_dir: str = "runs/quickstart", overrides=()):
+
+# Test accuracy on BBC News, 4 labels per class, 1,000 held-out docs, measured by
+# benchmarks/label_efficiency.py (BENCHMARKS.md, "Label efficiency"). The quickstart runs the
+# best of these; a semi-supervised method only once it beats supervised there.
+MEASURED = {"supervised": 0.920, "self-training": 0.937}
+MEASURED_ON = "BBC News, 4 labels/class, 1 seed, 2026-11-24, AMD EPYC AVX2, 2 cores"
+
+
+def best_method() -> str:
+    scored = {m: acc for m, acc in MEASURED.items() if acc is not None}
+    return max(scored, key=scored.get) if scored else "supervised"
+
+
+def quickstart_config(labels_per_class: int = 4, output_dir: str = "runs/quickstart", overrides=(),
+                      method: str = "supervised"):
     base = {**PRESET, "output_dir": output_dir,
             "data": {**PRESET["data"], "labels_per_class": labels_per_class}}
-    return load_config(None, list(overrides), base=base)
+    return load_config(None, [*METHOD_PRESETS[method], *overrides], base=base)

@@ -37,15 +37,8 @@ def read_corpus(cfg: DataConfig, min_words: int, seed: int, max_texts: int | Non
         prints = {f"builtin:{dataset.name}": fingerprint(dataset.files)}
         where = f"builtin:{dataset.name}"
     else:
-        path = Path(cfg.train)
-        files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
-        if path.is_dir() and not files:
-            raise DataError("the directory holds no .txt files", where=str(path), fix="put one document per .txt file there.")
-        texts = []
-        for f in files:
-            texts += _read_one(f, cfg, per_file=path.is_dir(), rejects=rejects)
-        prints = {str(path): fingerprint(files)}
-        where = str(path)
+        texts, prints = read_texts(Path(cfg.train), cfg, rejects)
+        where = cfg.train
 
     kept = []
     for source, text in texts:
@@ -63,6 +56,18 @@ def read_corpus(cfg: DataConfig, min_words: int, seed: int, max_texts: int | Non
     n_held = min(len(kept) - 1, round(size * len(kept)) if size < 1 else int(size))
     train = kept[n_held:]
     return Corpus(train[:max_texts] if max_texts else train, kept[:n_held], rejects, prints, len(train))
+
+
+def read_texts(path: Path, cfg: DataConfig, rejects: list[Reject]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """(source, text) pairs of a text file, a directory of .txt files or a table's text column,
+    and the file fingerprint."""
+    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        raise DataError("the directory holds no .txt files", where=str(path), fix="put one document per .txt file there.")
+    texts = []
+    for f in files:
+        texts += _read_one(f, cfg, per_file=path.is_dir(), rejects=rejects)
+    return texts, {str(path): fingerprint(files)}
 
 
 def _read_one(path: Path, cfg: DataConfig, per_file: bool, rejects: list[Reject]) -> list[tuple[str, str]]:

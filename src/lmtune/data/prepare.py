@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,14 @@ def prepare_data(cfg: DataConfig, seed: int) -> DataBundle:
     unlabeled: list[TextExample] = []
     if cfg.labels_per_class:
         pool, unlabeled = sample_per_class(pool, cfg.labels_per_class, seed)
+    if cfg.unlabeled:
+        from .corpus import read_texts
+
+        texts, prints = read_texts(Path(cfg.unlabeled), cfg, rejects)
+        fingerprints.update(prints)
+        unlabeled += [TextExample(text, None, source) for source, text in texts]
+    if cfg.max_unlabeled and len(unlabeled) > cfg.max_unlabeled:
+        unlabeled = random.Random(seed).sample(unlabeled, cfg.max_unlabeled)
     return DataBundle(pool, dev, test, labels, unlabeled, rejects, fingerprints)
 
 

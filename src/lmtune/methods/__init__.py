@@ -6,7 +6,7 @@ METHODS: Registry[Method] = Registry("method")
 register_method = METHODS.register
 get_method = METHODS.get
 
-from . import supervised  # noqa: E402,F401  (registers itself)
+from . import consistency, mlm_aux, self_training, supervised  # noqa: E402,F401  (register themselves)
 
 
 def with_attack(method: Method, attack_spec) -> Method:

@@ -90,10 +90,25 @@ class Adversarial(Method):
     """Wraps a method: its loss, plus the attack's loss on the labeled batch."""
 
     def __init__(self, inner: Method, attack: Attack):
-        super().__init__(inner.config, inner.task)
         self.inner = inner
+        super().__init__(inner.config, inner.task)
         self.attack = attack
         self.needs_unlabeled = inner.needs_unlabeled
+        # the trainer's questions about the unlabeled side go to the wrapped method
+        for hook in ("setup", "unlabeled_dataset", "unlabeled_collator", "extra_modules", "callbacks", "drawable"):
+            setattr(self, hook, getattr(inner, hook))
+
+    @property
+    def total_steps(self) -> int:
+        return self.inner.total_steps
+
+    @total_steps.setter
+    def total_steps(self, steps: int) -> None:
+        self.inner.total_steps = steps
+
+    @property
+    def history(self):
+        return getattr(self.inner, "history", None)
 
     def loss(self, model, labeled, unlabeled, step):
         started = time.perf_counter()

@@ -1,5 +1,11 @@
 """Method protocol: the training loss on a labeled batch (and, for semi-supervised methods, an
-unlabeled batch). Each method carries its options as a nested pydantic `Config`."""
+unlabeled batch). Each method carries its options as a nested pydantic `Config`.
+
+The trainer asks a method a few questions besides `loss` (all with do-nothing defaults):
+how to encode the unlabeled pool and collate its batches, which extra modules train with the
+model (an auxiliary head), which callbacks it needs (EMA teacher, pseudo-labelling rounds) and
+which pool rows may be drawn right now.
+"""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -20,8 +26,41 @@ class Method:
     def __init__(self, config: "Method.Config", task):
         self.config = config
         self.task = task
+        self.total_steps = 1  # optimizer steps of the run, set before training (schedules need it)
+
+    @property
+    def draws_unlabeled(self) -> bool:
+        """Whether the trainer must draw unlabeled batches at all (alpha = 0 turns them off)."""
+        return self.needs_unlabeled and getattr(self.config, "alpha", 1.0) > 0
 
     def loss(self, model, labeled: dict[str, Any], unlabeled: dict[str, Any] | None, step: int
              ) -> tuple[torch.Tensor, dict[str, float], Any]:
         """-> (loss to minimise, extra scalars to log, model outputs on the labeled batch)."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- hooks for the trainer
+
+    def setup(self, model, source: str, texts: list[str], train_dataset) -> None:
+        """Called once the model is built (and wrapped by peft), before the Trainer: `source` is
+        the backbone, `texts` the unlabeled pool, `train_dataset` the encoded labeled examples."""
+
+    def unlabeled_dataset(self, texts: list[str]):
+        """The pool, encoded the way `loss` reads it (default: as the task encodes inputs)."""
+        from ..data.examples import TextExample
+
+        return self.task.encode([TextExample(t, None) for t in texts])
+
+    def unlabeled_collator(self):
+        return self.task.collator()
+
+    def extra_modules(self) -> list[torch.nn.Module]:
+        """Modules outside the model that train with it (not saved in the run dir)."""
+        return []
+
+    def callbacks(self) -> list:
+        """TrainerCallbacks the method needs."""
+        return []
+
+    def drawable(self) -> list[int] | None:
+        """Pool rows the next unlabeled batch may come from; None = all of them."""
+        return None

@@ -16,8 +16,8 @@ from ..methods import build_method
 from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks import get_task
 from ..tasks.classification import init_head_from_prototypes
-from .common import (begin_run, finish_records, fit, is_main_process, make_trainable, start_records, tensorboard_dir,
-                     training_arguments, write_rejects)
+from .common import (begin_run, finish_records, fit, is_main_process, make_trainable, optimizer_steps, start_records,
+                     tensorboard_dir, training_arguments, write_rejects)
 from .peft import merged, needs_budget_callback
 from .trainer import MethodTrainer
 
@@ -47,8 +47,9 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
                           fix=f"use one of {', '.join(task.metrics)}.")
     method = build_method(cfg, task)
     if method.needs_unlabeled and not data.unlabeled:
-        raise ConfigError(f"method {cfg.method.name!r} needs unlabeled text but there is none",
-                          fix="set data.labels_per_class so the rest of the pool becomes unlabeled.")
+        raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text, but the data has none",
+                          fix="set data.unlabeled to a file of raw text, or data.labels_per_class so the rest of "
+                              "the labeled pool becomes unlabeled; or use method.name: supervised.")
 
     source = resolve_backbone(cfg.model.name)
     model, fresh = task.build_model(source, cfg.model.revision,
@@ -64,6 +65,14 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     t = cfg.training
     model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
                                                        head=task.head_modules(model), n_train=len(train_ds), log=log)
+    pool, unlabeled_ds = [ex.text for ex in data.unlabeled], None
+    method.total_steps = optimizer_steps(cfg, len(train_ds))
+    if method.needs_unlabeled:
+        method.setup(model, source, pool, train_ds)
+        if method.draws_unlabeled:
+            unlabeled_ds = method.unlabeled_dataset(pool)
+            log(f"method {cfg.method.name}: {len(pool)} unlabeled texts, "
+                f"{method.config.unlabeled_ratio:g} drawn per labeled example in each step, alpha {method.config.alpha:g}")
     select = (t.metric, task.metrics[t.metric]) if dev_ds is not None else None
     if select and needs_budget_callback(model):
         select = None  # checkpoints of different epochs have different ranks: none can be loaded into the last
@@ -76,8 +85,9 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     trainer = MethodTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
                             data_collator=task.collator(), processing_class=tokenizer,
                             compute_metrics=task.compute_metrics if select else None,
-                            callbacks=list(callbacks) + stoppers + extra_callbacks, method=method,
-                            layer_lr_decay=t.layer_lr_decay)
+                            callbacks=list(callbacks) + stoppers + extra_callbacks + method.callbacks(), method=method,
+                            layer_lr_decay=t.layer_lr_decay, unlabeled=unlabeled_ds,
+                            unlabeled_ratio=getattr(method.config, "unlabeled_ratio", 1.0))
     speed = fit(trainer, run_dir, resume, progress, log)
     train_seconds = time.time() - started
     if not is_main_process():  # rank 0 saves and scores the model all ranks trained
@@ -92,6 +102,8 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     metrics.update(scores)
     if int8:
         run_info["int8_check"] = int8
+    if getattr(method, "history", None):
+        run_info["pseudo_label_rounds"] = method.history
     if shown:
         save_confusion_png(metrics[shown]["confusion_matrix"], data.labels, run_dir / "confusion_matrix.png",
                            f"{shown} confusion matrix")

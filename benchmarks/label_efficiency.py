@@ -1,0 +1,166 @@
+"""Accuracy per label spent: lmtune's supervised and semi-supervised methods vs a plain
+transformers Trainer script and SetFit, same split, seeds and backbone (packaged MiniLM, max
+length 256), with 1, 2, 4 and 16 labels per class, and the fully supervised ceiling.
+
+Each (dataset, labels per class, method, seed) is one row, appended to a JSONL file as it
+finishes, so a killed run resumes where it stopped. The test set (1,000 docs) is the same for
+every row of a dataset (fixed split seed); the labeled sample changes with the seed; the rest
+of the pool is the unlabeled text (capped by --max-unlabeled). Prints the rows, then a summary:
+mean ± std per setting and the fraction of the gap closed, (method - supervised) /
+(fully supervised - supervised); writes a PNG of accuracy against labels per class.
+
+    python benchmarks/label_efficiency.py                                   # the whole grid: many hours on 2 cores
+    python benchmarks/label_efficiency.py --datasets bbc_news --labels 4 --seeds 42 \\
+        --methods plain-trainer setfit supervised self-training --no-ceiling
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+HERE = Path(__file__).resolve().parent
+BASELINES = ["plain-trainer", "setfit"]
+SPLIT_SEED = 0
+
+
+def data_config(dataset: str, labels_per_class: int | None, test_size: int, max_unlabeled: int | None) -> list[str]:
+    out = [f"data.builtin={dataset}", f"data.test_size={test_size}", f"data.split_seed={SPLIT_SEED}",
+           f"data.labels_per_class={labels_per_class if labels_per_class else 'null'}"]
+    return out + ([f"data.max_unlabeled={max_unlabeled}"] if max_unlabeled else [])
+
+
+def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
+    """Train and score one row; returns accuracy, wall and CPU seconds."""
+    import _baselines
+
+    from lmtune.data import prepare_data
+    from lmtune.quickstart import METHOD_PRESETS, quickstart_config
+    from lmtune.training.run import train
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = data_config(dataset, k, args.test_size, args.max_unlabeled) + [f"seed={seed}"]
+        if k is None:  # the ceiling: every pool label, a few epochs
+            overrides += [f"training.epochs={args.ceiling_epochs}"]
+        cfg = quickstart_config(k or 1, tmp, overrides + (METHOD_PRESETS.get(method, []) if method not in BASELINES else []))
+        if method in BASELINES:
+            data = prepare_data(cfg.data, seed)
+            fn = {"plain-trainer": lambda: _baselines.plain_trainer(
+                      data.train, data.test, data.labels, output_dir=tmp + "/plain", seed=seed,
+                      num_train_epochs=args.plain_epochs),
+                  "setfit": lambda: _baselines.setfit(data.train, data.test, data.labels, output_dir=tmp + "/setfit",
+                                                      seed=seed)}[method]
+            accuracy = fn()["accuracy"]
+        else:
+            result = train(cfg, overwrite=True, progress=False, log=lambda m: None)
+            accuracy = result.metrics["test"]["accuracy"]
+    return {"dataset": dataset, "labels_per_class": k, "method": method if k else "fully-supervised", "seed": seed,
+            "accuracy": round(accuracy, 4), "wall_s": round(time.perf_counter() - wall, 1),
+            "cpu_s": round(time.process_time() - cpu, 1)}
+
+
+def mean_std(values: list[float]) -> str:
+    values = [100 * v for v in values]
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+
+
+def summarise(rows: list[dict], methods: list[str]) -> None:
+    print(f"\n{'dataset':<16} {'labels/class':>12} {'method':<16} {'accuracy %':>12} {'gap closed':>10} "
+          f"{'wall min':>8} {'n':>2}")
+    for dataset in sorted({r["dataset"] for r in rows}):
+        ceiling = [r["accuracy"] for r in rows if r["dataset"] == dataset and r["labels_per_class"] is None]
+        for k in sorted({r["labels_per_class"] for r in rows if r["dataset"] == dataset and r["labels_per_class"]}):
+            cell = {m: [r for r in rows if r["dataset"] == dataset and r["labels_per_class"] == k and r["method"] == m]
+                    for m in methods}
+            base = [r["accuracy"] for r in cell.get("supervised", [])]
+            for m, found in cell.items():
+                if not found:
+                    continue
+                acc = [r["accuracy"] for r in found]
+                gap = ""
+                if ceiling and base and m not in ("supervised",):
+                    span = statistics.mean(ceiling) - statistics.mean(base)
+                    gap = f"{(statistics.mean(acc) - statistics.mean(base)) / span:.0%}" if span > 0 else "n/a"
+                print(f"{dataset:<16} {k:>12} {m:<16} {mean_std(acc):>12} {gap:>10} "
+                      f"{statistics.mean(r['wall_s'] for r in found) / 60:>8.1f} {len(found):>2}")
+        if ceiling:
+            print(f"{dataset:<16} {'all':>12} {'fully-supervised':<16} {mean_std(ceiling):>12} {'':>10} "
+                  f"{'':>8} {len(ceiling):>2}")
+
+
+def plot(rows: list[dict], methods: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r["dataset"] for r in rows})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for m in methods:
+            ks = sorted({r["labels_per_class"] for r in rows if r["dataset"] == dataset and r["method"] == m
+                         and r["labels_per_class"]})
+            if ks:
+                means = [100 * statistics.mean(r["accuracy"] for r in rows if r["dataset"] == dataset and
+                                               r["method"] == m and r["labels_per_class"] == k) for k in ks]
+                ax.plot(ks, means, marker="o", label=m)
+        ceiling = [r["accuracy"] for r in rows if r["dataset"] == dataset and r["labels_per_class"] is None]
+        if ceiling:
+            ax.axhline(100 * statistics.mean(ceiling), linestyle="--", color="grey", label="fully supervised")
+        ax.set(xscale="log", xlabel="labels per class", ylabel="test accuracy %", title=dataset)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["bbc_news", "rotten_tomatoes"])
+    parser.add_argument("--labels", type=int, nargs="+", default=[1, 2, 4, 16])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
+    parser.add_argument("--methods", nargs="+",
+                        default=["plain-trainer", "setfit", "supervised", "mlm-aux", "self-training", "consistency",
+                                 "fixmatch"])
+    parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--max-unlabeled", type=int, default=3000, help="cap on the unlabeled pool per run")
+    parser.add_argument("--plain-epochs", type=float, default=3.0, help="the Trainer's default")
+    parser.add_argument("--ceiling-epochs", type=float, default=4.0)
+    parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "label_efficiency.jsonl")
+    parser.add_argument("--plot", type=Path, default=HERE / "label_efficiency.png")
+    args = parser.parse_args()
+
+    from _machine import quiet_and_describe
+
+    print(quiet_and_describe(f"test: {args.test_size}  max unlabeled: {args.max_unlabeled}"), flush=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.exists() else []
+    done = {(r["dataset"], r["labels_per_class"], r["method"], r["seed"]) for r in rows}
+    todo = [(d, None, "supervised", args.seeds[0]) for d in args.datasets if not args.no_ceiling]
+    todo += [(d, k, m, s) for d in args.datasets for k in args.labels for m in args.methods for s in args.seeds]
+    print(f"{'dataset':<16} {'k':>3} {'method':<16} {'seed':>4} {'accuracy':>8} {'wall_s':>7} {'cpu_s':>7}", flush=True)
+    for dataset, k, method, seed in todo:
+        key = (dataset, k, method if k else "fully-supervised", seed)
+        if key in done:
+            continue
+        row = run_row(dataset, k, method, seed, args)
+        with args.results.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        rows.append(row)
+        print(f"{dataset:<16} {k or 'all':>3} {row['method']:<16} {seed:>4} {row['accuracy']:>8.4f} "
+              f"{row['wall_s']:>7.1f} {row['cpu_s']:>7.1f}", flush=True)
+    wanted = [r for r in rows if r["dataset"] in args.datasets]
+    summarise(wanted, args.methods)
+    plot(wanted, args.methods, args.plot)
+    print(f"\nplot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

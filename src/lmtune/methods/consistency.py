@@ -1,0 +1,107 @@
+"""Consistency training: the prediction on an unlabeled text (clean, no dropout) is the target
+for the prediction on a noised view of it (an augmenter from the registry, and dropout).
+
+- `uda` (Xie et al. 2020): sharpened soft targets, confidence mask, KL divergence.
+- `fixmatch` (Sohn et al. 2020): the weak view's argmax as a hard label for the strong view,
+  kept above a high threshold.
+Noised views are made once before training (`views` per text) and drawn at random after.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from . import register_method
+from .pseudo_labels import confidence_mask, sharpen, distillation_loss
+from .semi import SemiConfig, SemiSupervised
+
+AUG = "aug_"  # prefix of the noised view's features in an unlabeled batch
+
+
+class ConsistencyConfig(SemiConfig):
+    mode: Literal["uda", "fixmatch"] = "uda"
+    augment: str = Field("synonym", description="augmenter for the noised view (`lmtune ls`), or none: dropout only")
+    augment_options: dict[str, Any] = Field(default_factory=dict)
+    views: int = Field(2, ge=1, le=16, description="noised copies made of each unlabeled text")
+    threshold: float | None = Field(None, ge=0, le=1, description="confidence mask; default 0.8 (uda), 0.95 (fixmatch)")
+    temperature: float = Field(0.4, gt=0, le=1, description="sharpening of the uda targets")
+
+
+@register_method("consistency")
+class Consistency(SemiSupervised):
+    """UDA-style consistency between an unlabeled text and its noised view (mode: uda | fixmatch)."""
+
+    Config = ConsistencyConfig
+
+    @property
+    def threshold(self) -> float:
+        c = self.config
+        return c.threshold if c.threshold is not None else (0.95 if c.mode == "fixmatch" else 0.8)
+
+    def unlabeled_dataset(self, texts):
+        from ..data.augment import augment_texts, build_augmenter
+        from ..data.examples import TextExample
+
+        c = self.config
+        clean = self.task.encode([TextExample(t, None) for t in texts]).features
+        if c.augment == "none":
+            return _Views(clean, [clean])
+        augmenter = build_augmenter(c.augment, **c.augment_options)
+        noised = [self.task.encode([TextExample(t, None) for t in augment_texts(texts, augmenter, seed)]).features
+                  for seed in range(c.views)]
+        return _Views(clean, noised)
+
+    def unlabeled_collator(self):
+        return _PairCollator(self.task.collator())
+
+    def unlabeled_loss(self, model, unlabeled, step):
+        clean = {k: v for k, v in unlabeled.items() if not k.startswith(AUG)}
+        noised = {k[len(AUG):]: v for k, v in unlabeled.items() if k.startswith(AUG)}
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            probs = torch.softmax(model(**clean).logits.float(), dim=-1)
+        model.train(was_training)
+        mask = confidence_mask(probs, self.threshold)
+        targets = (torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).float()
+                   if self.config.mode == "fixmatch" else sharpen(probs, self.config.temperature))
+        loss = distillation_loss(model(**noised).logits, targets, mask)
+        return loss, {"mask_rate": round(float(mask.mean()), 4)}
+
+
+@register_method("fixmatch")
+class FixMatch(Consistency):
+    """FixMatch: hard pseudo labels from the clean text (>= 0.95 sure) train the augmented view."""
+
+    class Config(ConsistencyConfig):
+        mode: Literal["uda", "fixmatch"] = "fixmatch"
+
+
+class _Views(torch.utils.data.Dataset):
+    """Row i: the clean features of text i and one of its noised copies, chosen at random."""
+
+    def __init__(self, clean: list[dict], noised: list[list[dict]]):
+        self.clean, self.noised = clean, noised
+        self.rng = random.Random(0)
+
+    def __len__(self) -> int:
+        return len(self.clean)
+
+    def __getitem__(self, i: int) -> dict:
+        view = self.noised[self.rng.randrange(len(self.noised))][i]
+        return {**self.clean[i], **{AUG + k: v for k, v in view.items()}}
+
+
+class _PairCollator:
+    """Pads the clean and the noised features separately (they differ in length)."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, rows: list[dict]) -> dict:
+        clean = self.collate([{k: v for k, v in r.items() if not k.startswith(AUG)} for r in rows])
+        noised = self.collate([{k[len(AUG):]: v for k, v in r.items() if k.startswith(AUG)} for r in rows])
+        return {**clean, **{AUG + k: v for k, v in noised.items()}}

@@ -1,0 +1,195 @@
+"""Semi-supervised methods on the toy task: each computes an unlabeled loss that falls, pseudo
+labels obey their threshold and class caps, the EMA teacher follows the student, alpha = 0 is
+supervised training to the bit, and a method without unlabeled text fails with a clear error."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import TrainerCallback
+
+import lmtune
+from lmtune import artifacts as art
+from lmtune.config import validate_config
+from lmtune.errors import ConfigError
+from lmtune.methods.pseudo_labels import EMATeacher, class_caps, select_balanced, sharpen
+
+QUIET = dict(progress=False, log=lambda m: None)
+
+METHODS = {
+    "mlm-aux": {"name": "mlm-aux", "alpha": 0.5},
+    "self-training": {"name": "self-training", "rounds": 2, "threshold": 0.6},
+    "uda": {"name": "consistency", "augment": "deletion", "threshold": 0.0},
+    "fixmatch": {"name": "fixmatch", "augment": "swap", "threshold": 0.0},  # masks: tested below
+    "self-training-ema-soft": {"name": "self-training", "rounds": 2, "threshold": 0.5, "teacher": "ema",
+                               "ema_decay": 0.9, "soft": True},
+}
+
+
+class Recorder(TrainerCallback):
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.logs.append(dict(logs or {}))
+
+    def series(self, key):
+        return [entry[key] for entry in self.logs if key in entry]
+
+
+def semi_config(toy_config, method, labels_per_class=8, epochs=12):
+    toy_config["data"]["labels_per_class"] = labels_per_class
+    toy_config["method"] = dict(method)
+    toy_config["training"].update(epochs=epochs, logging_steps=1, batch_size=4)
+    return validate_config(toy_config)
+
+
+@pytest.mark.parametrize("key", list(METHODS))
+def test_unlabeled_loss_is_computed_and_logged_in_a_run(toy_config, key):
+    recorder = Recorder()
+    result = lmtune.train(semi_config(toy_config, METHODS[key]), callbacks=[recorder], **QUIET)
+    losses = recorder.series("unlabeled_loss")
+    assert len(losses) >= 6 and all(np.isfinite(losses)), recorder.logs[:3]
+    assert recorder.series("supervised_loss") and recorder.series("alpha")  # each term logged on its own
+    assert any((result.run_dir / art.TENSORBOARD).rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("key", list(METHODS))
+def test_unlabeled_loss_falls_when_trained_on(tiny_backbone, key):
+    """Minimise the method's unlabeled loss alone on a fixed batch: it must fall."""
+    from conftest import sentiment_rows
+    from lmtune.data.examples import TextExample
+    from lmtune.methods import get_method
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks import get_task
+
+    torch.manual_seed(0)
+    task = get_task("classification")(["neg", "pos"], load_tokenizer(str(tiny_backbone)), 32)
+    model, _ = task.build_model(str(tiny_backbone))
+    spec = dict(METHODS[key])
+    cls = get_method(spec.pop("name"))
+    method = cls(cls.Config.model_validate({**spec, "threshold": 0.0} if "threshold" in spec else spec), task)
+    rows = sentiment_rows(8, seed=4)
+    texts = [r["text"] for r in rows]
+    method.total_steps = 30
+    method.setup(model, str(tiny_backbone), texts, task.encode([TextExample(r["text"], r["label"]) for r in rows]))
+    if hasattr(method, "label_pool"):
+        method.label_pool(model, round_no=method.config.rounds)
+    data, collate = method.unlabeled_dataset(texts), method.unlabeled_collator()
+    params = list(model.parameters()) + [p for m in method.extra_modules() for p in m.parameters()]
+    optimizer = torch.optim.Adam(list({id(p): p for p in params}.values()), lr=1e-2)
+    model.train()
+    losses = []
+    for step in range(30):
+        torch.manual_seed(1)  # the same masks / views each step
+        if hasattr(data, "rng"):
+            data.rng.seed(1)
+        batch = collate([data[i] for i in range(len(data))])
+        loss, _ = method.unlabeled_loss(model, batch, step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_self_training_rounds_are_recorded_and_obey_the_threshold(toy_config):
+    cfg = semi_config(toy_config, {"name": "self-training", "rounds": 3, "threshold": 0.6})
+    result = lmtune.train(cfg, **QUIET)
+    rounds = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    assert [r["round"] for r in rounds] == [1, 2, 3]
+    pool = rounds[0]["pool"]
+    for r in rounds:  # curriculum: at most round/rounds of the pool, split by the labeled prior
+        assert r["pseudo_labels"] <= min(r["above_threshold"], sum(class_caps(pool, [0.5, 0.5], r["round"] / 3)))
+        assert all(n <= -(-pool * r["round"] // 6) for n in r["per_class"].values())
+        assert r["mean_confidence"] is None or r["mean_confidence"] >= 0.6
+
+
+def test_select_balanced_keeps_the_most_confident_above_threshold_within_caps():
+    probs = np.array([[0.95, 0.05], [0.9, 0.1], [0.8, 0.2], [0.55, 0.45], [0.3, 0.7], [0.1, 0.9], [0.4, 0.6]])
+    rows = select_balanced(probs, threshold=0.7, per_class=[2, 5])
+    assert rows.tolist() == [0, 1, 5, 4]  # class 0: capped at its 2 surest; class 1: 0.6 is below 0.7
+    assert (probs[rows].max(1) >= 0.7).all()
+    assert select_balanced(probs, threshold=0.99, per_class=[5, 5]).size == 0
+    assert class_caps(100, [0.25, 0.75], 0.5) == [13, 38]
+
+
+def test_sharpen_makes_targets_surer_and_keeps_the_argmax():
+    p = torch.tensor([[0.6, 0.3, 0.1]])
+    q = sharpen(p, 0.5)
+    assert torch.allclose(q.sum(-1), torch.ones(1)) and q[0, 0] > p[0, 0] and q.argmax() == 0
+    assert torch.equal(sharpen(p, 1.0), p)
+
+
+def test_ema_teacher_follows_the_student():
+    torch.manual_seed(0)
+    student = torch.nn.Linear(3, 2)
+    teacher = EMATeacher(student, decay=0.9)
+    before = teacher.model.weight.clone()
+    with torch.no_grad():
+        student.weight.add_(1.0)
+    teacher.update(student)
+    assert torch.allclose(teacher.model.weight, 0.9 * before + 0.1 * student.weight)
+    assert not teacher.model.weight.requires_grad and teacher.updates == 1
+
+
+def test_ema_teacher_updates_every_step_in_a_run(toy_config, monkeypatch):
+    updates = []
+    original = EMATeacher.update
+    monkeypatch.setattr(EMATeacher, "update", lambda self, student: (updates.append(1), original(self, student)))
+    result = lmtune.train(semi_config(toy_config, METHODS["self-training-ema-soft"], epochs=4), **QUIET)
+    assert len(updates) == result.metrics["global_step"] > 0
+
+
+def _weights(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+@pytest.mark.parametrize("method", [{"name": "mlm-aux", "alpha": 0.0}, {"name": "self-training", "alpha": 0.0},
+                                    {"name": "consistency", "alpha": 0.0, "augment": "none"}])
+def test_alpha_zero_is_supervised_training_exactly(toy_config, tmp_path, method):
+    import copy
+
+    runs = {}
+    for name, spec in (("supervised", {"name": "supervised"}), ("semi", method)):
+        raw = copy.deepcopy(toy_config)
+        raw["output_dir"] = str(tmp_path / name)
+        runs[name] = lmtune.train(semi_config(raw, spec, epochs=3), **QUIET)
+    a, b = _weights(runs["supervised"].run_dir), _weights(runs["semi"].run_dir)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_method_without_unlabeled_text_fails_clearly(toy_config):
+    toy_config["method"] = {"name": "self-training"}
+    with pytest.raises(ConfigError, match="learns from unlabeled text") as err:
+        lmtune.train(validate_config(toy_config), **QUIET)
+    assert "data.unlabeled" in str(err.value.fix)
+
+
+def test_unlabeled_text_from_a_file_with_a_cap(toy_config, tmp_path):
+    from conftest import sentiment_rows
+
+    corpus = tmp_path / "raw.txt"
+    corpus.write_text("".join(r["text"] + "\n" for r in sentiment_rows(30, seed=9)), encoding="utf-8")
+    toy_config["data"].update(unlabeled=str(corpus), max_unlabeled=25)
+    toy_config["method"] = {"name": "fixmatch", "augment": "swap"}
+    toy_config["training"].update(epochs=1)
+    result = lmtune.train(validate_config(toy_config), **QUIET)
+    assert result.data.summary()["unlabeled"] == 25
+
+
+def test_semi_supervised_composes_with_lora_and_an_attack(toy_config):
+    toy_config["peft"] = {"method": "lora", "r": 4}
+    toy_config["adversarial"] = {"name": "fgm"}
+    recorder = Recorder()
+    lmtune.train(semi_config(toy_config, {"name": "mlm-aux"}, epochs=2), callbacks=[recorder], **QUIET)
+    assert recorder.series("unlabeled_loss") and recorder.series("adversarial_loss")
+
+
+def test_bad_method_option_fails_before_training(toy_config):
+    toy_config["method"] = {"name": "self-training", "treshold": 0.9}
+    with pytest.raises(ConfigError, match="threshold"):
+        validate_config(toy_config)

@@ -9,6 +9,8 @@ of the pool is the unlabeled text (capped by --max-unlabeled). Prints the rows, 
 mean ± std per setting and the fraction of the gap closed, (method - supervised) /
 (fully supervised - supervised); writes a PNG of accuracy against labels per class.
 
+Needs SetFit beside lmtune (a benchmark-only dependency): `.venv/bin/pip install setfit==1.2.0`.
+
     python benchmarks/label_efficiency.py                                   # the whole grid: many hours on 2 cores
     python benchmarks/label_efficiency.py --datasets bbc_news --labels 4 --seeds 42 \\
         --methods plain-trainer setfit supervised self-training --no-ceiling

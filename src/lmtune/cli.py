@@ -241,9 +241,8 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
     cfg = quickstart_config(labels_per_class, output, set_, method=chosen)
     console.print(f"[bold]lmtune quickstart[/bold]: all-MiniLM-L6-v2 on BBC News, {labels_per_class} labels per class, "
                   f"{cfg.data.test_size:.0f} held-out test documents, method [bold]{chosen}[/bold]")
-    measured = ", ".join(f"{m} {acc:.3f}" for m, acc in MEASURED.items() if acc is not None)
-    if measured:
-        console.print(f"benchmark ({MEASURED_ON}): {measured}; --method supervised runs the labels alone")
+    measured = ", ".join(f"{m} {acc:.3f}" for m, acc in MEASURED.items())
+    console.print(f"benchmark ({MEASURED_ON}): {measured}; --method supervised runs the labels alone")
     result = run_train(cfg, overwrite=True, log=_log)
     console.print(metrics_table(result.metrics["test"], f"BBC News test, {labels_per_class} labels/class"))
     console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time: {time.time() - started:.0f}s")

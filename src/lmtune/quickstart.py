@@ -27,13 +27,12 @@ METHOD_PRESETS: dict[str, list[str]] = {
 # Test accuracy on BBC News, 4 labels per class, 1,000 held-out docs, measured by
 # benchmarks/label_efficiency.py (BENCHMARKS.md, "Label efficiency"). The quickstart runs the
 # best of these; a semi-supervised method only once it beats supervised there.
-MEASURED = {"supervised": 0.920, "self-training": 0.937}
+MEASURED: dict[str, float] = {"supervised": 0.920, "self-training": 0.937}
 MEASURED_ON = "BBC News, 4 labels/class, 1 seed, 2026-11-24, AMD EPYC AVX2, 2 cores"
 
 
 def best_method() -> str:
-    scored = {m: acc for m, acc in MEASURED.items() if acc is not None}
-    return max(scored, key=scored.get) if scored else "supervised"
+    return max(MEASURED, key=MEASURED.get)
 
 
 def quickstart_config(labels_per_class: int = 4, output_dir: str = "runs/quickstart", overrides=(),

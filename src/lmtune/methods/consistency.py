@@ -43,15 +43,14 @@ class Consistency(SemiSupervised):
 
     def unlabeled_dataset(self, texts):
         from ..data.augment import augment_texts, build_augmenter
-        from ..data.examples import TextExample
 
         c = self.config
-        clean = self.task.encode([TextExample(t, None) for t in texts]).features
+        encode = super().unlabeled_dataset  # the task's own encoding, for the clean and the noised texts
+        clean = encode(texts).features
         if c.augment == "none":
             return _Views(clean, [clean])
         augmenter = build_augmenter(c.augment, **c.augment_options)
-        noised = [self.task.encode([TextExample(t, None) for t in augment_texts(texts, augmenter, seed)]).features
-                  for seed in range(c.views)]
+        noised = [encode(augment_texts(texts, augmenter, seed)).features for seed in range(c.views)]
         return _Views(clean, noised)
 
     def unlabeled_collator(self):

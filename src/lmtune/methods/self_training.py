@@ -89,7 +89,6 @@ class SelfTraining(SemiSupervised):
 
     def unlabeled_loss(self, model, unlabeled, step):
         rows = unlabeled.pop("pool_index").cpu()
-        unlabeled.pop("labels", None)
         logits = model(**unlabeled).logits
         return distillation_loss(logits, self.targets[rows].to(logits.device)), {"pseudo_labels": len(self.selected)}
 
@@ -97,20 +96,16 @@ class SelfTraining(SemiSupervised):
 class _Rounds(TrainerCallback):
     def __init__(self, method: SelfTraining):
         self.method = method
-        self.done: set[int] = set()
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        m = self.method
-        passed = [s for s in m.round_steps() if s <= state.global_step]
+        passed = [s for s in self.method.round_steps() if s <= state.global_step]
         if passed:  # resumed after a labelling round: label again before going on
-            self.done.update(passed)
-            m.label_pool(model, len(passed))
+            self.method.label_pool(model, len(passed))
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         m = self.method
         if m.teacher is not None:
             m.teacher.update(model)
         steps = m.round_steps()
-        if state.global_step in steps and state.global_step not in self.done:
-            self.done.add(state.global_step)
+        if state.global_step in steps:  # global_step only grows: each round runs once
             m.label_pool(model, steps.index(state.global_step) + 1)

@@ -86,8 +86,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
                             data_collator=task.collator(), processing_class=tokenizer,
                             compute_metrics=task.compute_metrics if select else None,
                             callbacks=list(callbacks) + stoppers + extra_callbacks + method.callbacks(), method=method,
-                            layer_lr_decay=t.layer_lr_decay, unlabeled=unlabeled_ds,
-                            unlabeled_ratio=getattr(method.config, "unlabeled_ratio", 1.0))
+                            layer_lr_decay=t.layer_lr_decay, unlabeled=unlabeled_ds)
     speed = fit(trainer, run_dir, resume, progress, log)
     train_seconds = time.time() - started
     if not is_main_process():  # rank 0 saves and scores the model all ranks trained

@@ -9,20 +9,19 @@ from .unlabeled import UnlabeledStream
 class MethodTrainer(Trainer):
     """Trainer whose training loss comes from `method.loss`; evaluation stays the stock path.
 
-    With an `unlabeled` pool, each training step also draws `unlabeled_ratio` x batch_size
+    With an `unlabeled` pool, each training step also draws the method's `unlabeled_ratio` x batch_size
     unlabeled examples for the method. `layer_lr_decay` < 1 gives each layer its own learning
     rate (training/optim.py). The method's extra modules (an auxiliary head) train in their own
     optimizer group."""
 
-    def __init__(self, *args, method, layer_lr_decay: float = 1.0, unlabeled=None, unlabeled_ratio: float = 1.0,
-                 **kwargs):
+    def __init__(self, *args, method, layer_lr_decay: float = 1.0, unlabeled=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.method = method
         self.layer_lr_decay = layer_lr_decay
         self.unlabeled = None
         if unlabeled is not None and method.draws_unlabeled:
             rank = self.args.process_index
-            size = max(1, round(self.args.per_device_train_batch_size * unlabeled_ratio))
+            size = max(1, round(self.args.per_device_train_batch_size * method.config.unlabeled_ratio))
             self.unlabeled = UnlabeledStream(unlabeled, size, method.unlabeled_collator(), self.args.seed + 7919 * rank)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -11,6 +11,7 @@ def plain_trainer(train, test, labels: list[str], *, output_dir: str, seed: int,
     """Trainer with default arguments unless given (batch 16, padding to max_length as in the
     transformers tutorial). `train`/`test`: lmtune TextExamples."""
     import numpy as np
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
@@ -25,7 +26,7 @@ def plain_trainer(train, test, labels: list[str], *, output_dir: str, seed: int,
 
     model = AutoModelForSequenceClassification.from_pretrained(packaged_default(), num_labels=len(labels))
     args = TrainingArguments(output_dir=output_dir, **{"per_device_train_batch_size": 16, **training_args},
-                             use_cpu=True, report_to=[], seed=seed, disable_tqdm=True, save_strategy="no")
+                             use_cpu=not torch.cuda.is_available(), report_to=[], seed=seed, disable_tqdm=True, save_strategy="no")
     trainer = Trainer(model=model, args=args, train_dataset=encode(train))
     trainer.remove_callback(PrinterCallback)  # keeps the tables readable; costs nothing either way
     started = time.perf_counter()

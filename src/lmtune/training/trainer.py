@@ -18,6 +18,8 @@ class MethodTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.method = method
         self.layer_lr_decay = layer_lr_decay
+        for module in method.extra_modules():  # built beside the model, which the Trainer has just placed
+            module.to(self.args.device)
         self.unlabeled = None
         if unlabeled is not None and method.draws_unlabeled:
             rank = self.args.process_index

@@ -11,6 +11,7 @@ from .errors import DataError
 from .evaluation.inference import plan_inference
 from .evaluation.predict import predict_proba
 from .evaluation.report import save_confusion_png, score_predictions
+from .tasks.classification import prediction_records  # noqa: F401  (the serving app's records)
 
 
 def _run(run: str | Path | Run) -> Run:
@@ -32,6 +33,10 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
     perturb: augmenter names (typo, synonym, deletion, ...): the file is also scored on a perturbed
     copy per name (`perturb_rate` of the words changed, seeded) -> metrics["perturbed"][name]."""
     run = _run(run)
+    task = task_of(run)
+    if not task.stratified:  # token-classification, generation: the task reads and scores its own files
+        return _evaluate_task(run, task, data, on_bad_rows=on_bad_rows, batch_size=batch_size, progress=progress,
+                              save=save)
     text_column, label_column = _columns(run, text_column, label_column)
     result = read_examples(data, text_column=text_column, label_column=label_column, on_bad_rows=on_bad_rows)
     for ex in result.examples:
@@ -67,43 +72,59 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
     return metrics
 
 
-def prediction_records(labels: list[str], probs) -> list[dict]:
-    """Label, its score and every class probability, one record per row of `probs`."""
-    records = []
-    for row in probs:
-        best = int(row.argmax())
-        records.append({"label": labels[best], "score": round(float(row[best]), 6),
-                        "probabilities": {lb: round(float(p), 6) for lb, p in zip(labels, row)}})
-    return records
+def _evaluate_task(run: Run, task, data, *, on_bad_rows: str, batch_size: int, progress: bool, save: bool) -> dict:
+    from .config import DataConfig
+
+    data_cfg = DataConfig.model_validate({**run.config.get("data", {}), "on_bad_rows": on_bad_rows, "format": "auto"})
+    outcome = task.read(str(data), data_cfg, task.options)
+    if not outcome.examples:
+        raise DataError("no usable examples", where=str(data), fix="check the file's format.")
+    metrics = task.evaluate(run.model, outcome.examples, batch_size=batch_size, progress=progress, desc="evaluate")
+    metrics.update(file=str(data), rejected=len(outcome.rejects), warnings=len(outcome.warnings))
+    if save:
+        out = run.path / "eval" / Path(data).stem
+        art.write_json(out / "metrics.json", metrics)
+        if outcome.rejects:
+            art.write_json_lines(out / art.REJECTS_FILE, [r.__dict__ for r in outcome.rejects])
+        metrics["saved_to"] = str(out)
+    return metrics
 
 
-def predict(run: str | Path | Run, texts: list[str] | None = None, *, input: str | Path | None = None,
+def task_of(run: Run):
+    """The run's task, built with its labels, tokenizer and options."""
+    from .tasks import get_task
+
+    return get_task(run.task)(run.labels, run.tokenizer, run.max_length, run.config.get("task_options") or {})
+
+
+def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Path | None = None,
             output: str | Path | None = None, text_column: str | None = None, on_bad_rows: str = "error",
             batch_size: int = 64, progress: bool = True, quantize: str = "auto", compile: bool = False,
             log=lambda message: None) -> list[dict]:
-    """Label + probabilities per text (from `texts`, or the text column of `input`); written as
-    JSONL to `output` when given. A skipped bad row gets a record with its error, never vanishes.
-    quantize / compile: as in `evaluate`."""
+    """One record per input (from `texts`, or read from `input` the way the run's task reads
+    inputs); written as JSONL to `output` when given. A skipped bad row gets a record with its
+    error, never vanishes. quantize / compile: as in `evaluate`.
+    classification: label + probabilities; token-classification: entities with character offsets
+    for raw text, tags for a list of tokens; generation: the generated response."""
     run = _run(run)
+    task = task_of(run)
     sources: list[str | None]
     rejects = []
     if texts is None:
         if input is None:
             raise ValueError("give texts or input")
-        text_column, _ = _columns(run, text_column, None)
-        result = read_examples(input, text_column=text_column, label_column=None, require_label=False,
-                               on_bad_rows=on_bad_rows)
-        texts = [ex.text for ex in result.examples]
-        sources = [ex.source for ex in result.examples]
-        rejects = result.rejects
+        data_cfg = dict(run.config.get("data", {}))
+        if text_column:
+            data_cfg["text_column"] = text_column
+        outcome = task.read_inputs(input, on_bad_rows, data_cfg)
+        texts, rejects = outcome.examples, outcome.rejects
+        sources = list(outcome.sources) if outcome.sources else [None] * len(texts)
     else:
         sources = [None] * len(texts)
     plan = plan_inference(run.model, run.info, quantize, compile)
     log(f"inference: {plan.description}")
-    probs = predict_proba(plan.model, run.tokenizer, list(texts), max_length=run.max_length, batch_size=batch_size,
-                          progress=progress, precision=plan.precision)
-    records = [{"source": source, **record} if source else record
-               for source, record in zip(sources, prediction_records(run.labels, probs))]
+    records = task.predict(plan.model, list(texts), batch_size=batch_size, progress=progress, precision=plan.precision)
+    records = [{"source": source, **record} if source else record for source, record in zip(sources, records)]
     records += [{"source": r.where(), "error": r.reason} for r in rejects]
     if output is not None:
         art.write_json_lines(output, records)

@@ -27,14 +27,17 @@ class DataConfig(StrictModel):
     train: str | None = Field(None, description="CSV/TSV/JSONL/Parquet file with text and label columns")
     dev: str | None = None
     test: str | None = None
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = "auto"
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "conll"] = "auto"
     text_column: str = "text"
     label_column: str = "label"
     # Used only where no dev/test file is given: a fraction (<1) or a row count; 0 = none.
     dev_size: float = Field(0.1, ge=0)
     test_size: float = Field(0.1, ge=0)
-    # Keep K labels per class; the rest of the train pool becomes unlabeled text.
+    # Keep K labels per class; the rest of the train pool becomes unlabeled text (classification).
     labels_per_class: int | None = Field(None, ge=1)
+    # Keep N labeled training examples (sentences, prompts, texts) drawn at random; the rest of the
+    # train pool becomes unlabeled (any task).
+    labeled_size: int | None = Field(None, ge=1)
     # More unlabeled text for semi-supervised methods: .txt (a document per line), a directory
     # of .txt files, or a CSV/JSONL/Parquet file's text_column (labels there are ignored).
     unlabeled: str | None = None
@@ -47,6 +50,8 @@ class DataConfig(StrictModel):
     def _one_source(self) -> "DataConfig":
         if bool(self.builtin) == bool(self.train):
             raise ValueError("give exactly one of data.builtin (a packaged dataset) or data.train (a file)")
+        if self.labels_per_class and self.labeled_size:
+            raise ValueError("give one label budget: data.labels_per_class or data.labeled_size")
         return self
 
 
@@ -104,7 +109,9 @@ class TrainingConfig(StrictModel):
     max_grad_norm: float = Field(1.0, gt=0)
     # Stop after this many evaluations without improvement on `metric`; null = never stop early.
     early_stopping_patience: int | None = Field(3, ge=1)
-    metric: str = "macro_f1"
+    # dev metric that picks the best epoch; null = the task's first (classification: macro_f1,
+    # token-classification: f1, generation: loss)
+    metric: str | None = None
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
     # Layer-wise learning-rate decay: layer i of L trains at learning_rate x decay^(L - i), the
@@ -137,6 +144,8 @@ class PretrainConfig(StrictModel):
 
 class RunConfig(StrictModel):
     task: str = "classification"
+    # the task's own options (`lmtune ls` lists tasks; README: one table per task)
+    task_options: dict[str, Any] = Field(default_factory=dict)
     data: DataConfig
     model: ModelConfig = ModelConfig()
     method: MethodSpec = MethodSpec()
@@ -191,6 +200,10 @@ def validate_config(raw: dict, source: Path | None = None) -> RunConfig:
     from .methods.adversarial import get_attack
 
     task_cls = get_task(cfg.task)
+    try:
+        task_cls.Config.model_validate(cfg.task_options)
+    except ValidationError as exc:
+        raise _friendly(exc, source, prefix=("task_options",), model=task_cls.Config) from None
     components = [("method", get_method(cfg.method.name), cfg.method)]
     if cfg.adversarial:
         components.append(("adversarial", get_attack(cfg.adversarial.name), cfg.adversarial))

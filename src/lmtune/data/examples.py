@@ -23,3 +23,30 @@ class Reject:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class TokenExample:
+    """One sentence for token classification: its words and, when labeled, one tag per word."""
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
+    source: str = ""
+    label = None  # not a field: splits and budgets group by `.label`; sentences are one group
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+
+@dataclass(frozen=True)
+class PromptExample:
+    """One instruction-tuning example: the conversation before the answer, and the answer.
+    A `prompt`/`response` row is the single message ("user", prompt)."""
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs
+    response: str | None = None
+    source: str = ""
+    label = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(content for _, content in self.messages)

@@ -8,22 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import DataConfig
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .builtin import load_builtin
 from .examples import Reject, TextExample
-from .readers import read_examples
 from .split import by_label, sample_per_class, stratified_split
 
 
 @dataclass
 class DataBundle:
-    train: list[TextExample]
-    dev: list[TextExample]
-    test: list[TextExample]
+    train: list  # TextExample, TokenExample or PromptExample, as the task reads them
+    dev: list
+    test: list
     labels: list[str]
     unlabeled: list[TextExample] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def held_out_split(self) -> str | None:
@@ -35,28 +35,44 @@ class DataBundle:
             "labels": self.labels,
             "train": len(self.train), "dev": len(self.dev), "test": len(self.test),
             "unlabeled": len(self.unlabeled), "rejected": len(self.rejects),
-            "train_per_class": {label: len(items) for label, items in by_label(self.train).items()},
+            "train_per_class": {label: len(items) for label, items in by_label(self.train).items()
+                                if label is not None},
+            "warnings": len(self.warnings),
             "fingerprints": self.fingerprints,
         }
 
 
-def prepare_data(cfg: DataConfig, seed: int) -> DataBundle:
+def prepare_data(cfg: DataConfig, seed: int, task=None, task_options: dict | None = None) -> DataBundle:
+    """Read, validate, split and budget the data the way `task` (a Task class; default
+    classification) reads it."""
+    from ..tasks import get_task
+
+    task = task or get_task("classification")
+    options = task.Config.model_validate(task_options or {})
     rejects: list[Reject] = []
+    warnings: list[str] = []
     fingerprints: dict[str, str] = {}
 
-    def read(path: str) -> list[TextExample]:
-        result = read_examples(path, text_column=cfg.text_column, label_column=cfg.label_column,
-                               fmt=cfg.format, on_bad_rows=cfg.on_bad_rows)
-        rejects.extend(result.rejects)
+    def read(path: str) -> list:
+        outcome = task.read(path, cfg, options)
+        rejects.extend(outcome.rejects)
+        warnings.extend(outcome.warnings)
         fingerprints[path] = fingerprint([Path(path)])
-        return result.examples
+        return outcome.examples
 
     if cfg.builtin:
+        if not task.stratified:
+            raise ConfigError(f"data.builtin datasets are text classification data, not {task.__name__} data",
+                              fix="give your files with data.train (and data.dev / data.test).")
         dataset = load_builtin(cfg.builtin)
         pool = dataset.examples
         fingerprints[f"builtin:{dataset.name}"] = fingerprint(dataset.files)
     else:
         pool = read(cfg.train)
+    where = cfg.train or f"builtin:{cfg.builtin}"
+    if not pool:
+        raise DataError("no usable training examples", where=where,
+                        fix="check the file's format and columns (rejected rows are listed in the run's rejects file).")
 
     split_seed = seed if cfg.split_seed is None else cfg.split_seed
     test = read(cfg.test) if cfg.test else None
@@ -66,23 +82,26 @@ def prepare_data(cfg: DataConfig, seed: int) -> DataBundle:
     if dev is None:
         pool, dev = stratified_split(pool, cfg.dev_size, split_seed + 1, "dev")
 
-    labels = natural_sorted({ex.label for ex in pool})
-    _require_two_classes(pool, cfg.train or f"builtin:{cfg.builtin}")
-    for name, examples in (("dev", dev), ("test", test)):
-        _check_known_labels(examples, labels, name)
+    labels = task.label_set(pool)
+    task.check_splits(pool, {"dev": dev, "test": test}, labels, where)
 
-    unlabeled: list[TextExample] = []
+    unlabeled: list = []
     if cfg.labels_per_class:
+        if not task.stratified:
+            raise ConfigError("data.labels_per_class needs one label per example (classification)",
+                              fix="use data.labeled_size: the number of labeled training examples to keep.")
         pool, unlabeled = sample_per_class(pool, cfg.labels_per_class, seed)
+    elif cfg.labeled_size:
+        pool, unlabeled = task.take_labeled(pool, cfg.labeled_size, seed)
     if cfg.unlabeled:
         from .corpus import read_texts
 
         texts, prints = read_texts(Path(cfg.unlabeled), cfg, rejects)
         fingerprints.update(prints)
-        unlabeled += [TextExample(text, None, source) for source, text in texts]
+        unlabeled += [task.unlabeled_example(text, source) for source, text in texts]
     if cfg.max_unlabeled and len(unlabeled) > cfg.max_unlabeled:
         unlabeled = random.Random(seed).sample(unlabeled, cfg.max_unlabeled)
-    return DataBundle(pool, dev, test, labels, unlabeled, rejects, fingerprints)
+    return DataBundle(pool, dev, test, labels, unlabeled, rejects, fingerprints, warnings)
 
 
 def fingerprint(files: list[Path]) -> str:
@@ -97,19 +116,3 @@ def fingerprint(files: list[Path]) -> str:
 def natural_sorted(labels) -> list[str]:
     """'2' before '10'; plain text labels alphabetically."""
     return sorted(labels, key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)])
-
-
-def _require_two_classes(examples: list[TextExample], where: str) -> None:
-    found = {ex.label for ex in examples}
-    if len(found) < 2:
-        raise DataError(f"only one class ({', '.join(map(repr, found))}) in the training data", where=where,
-                        fix="a classifier needs at least two labels; check data.label_column.")
-
-
-def _check_known_labels(examples: list[TextExample], labels: list[str], split: str) -> None:
-    known = set(labels)
-    for ex in examples:
-        if ex.label not in known:
-            raise DataError(f"label {ex.label!r} in the {split} data never appears in train "
-                            f"(train labels: {', '.join(labels)})", where=ex.source,
-                            fix=f"fix the label, drop the row, or add {ex.label!r} examples to train.")

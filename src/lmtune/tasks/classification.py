@@ -1,10 +1,15 @@
 """Single-label sequence classification."""
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import numpy as np
 import torch
 
-from .base import EncodedDataset, Task
+from ..data.examples import TextExample
+from ..errors import DataError
+from .base import EncodedDataset, ReadOutcome, Task, output_layer
 from .cache import cached, tokenizer_fingerprint
 from . import register_task
 
@@ -17,22 +22,109 @@ class Classification(Task):
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
 
+    stratified = True
+
+    @classmethod
+    def read(cls, path, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
+        from ..data.readers import read_examples
+
+        result = read_examples(path, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
+                               fmt=data_cfg.format, on_bad_rows=data_cfg.on_bad_rows, require_label=require_labels)
+        return ReadOutcome(result.examples, result.rejects)
+
+    @classmethod
+    def label_set(cls, examples) -> list[str]:
+        from ..data.prepare import natural_sorted
+
+        return natural_sorted({ex.label for ex in examples})
+
+    @classmethod
+    def check_splits(cls, pool, held_out, labels, where) -> None:
+        found = {ex.label for ex in pool}
+        if len(found) < 2:
+            raise DataError(f"only one class ({', '.join(map(repr, found))}) in the training data", where=where,
+                            fix="a classifier needs at least two labels; check data.label_column.")
+        known = set(labels)
+        for split, examples in held_out.items():
+            for ex in examples:
+                if ex.label not in known:
+                    raise DataError(f"label {ex.label!r} in the {split} data never appears in train "
+                                    f"(train labels: {', '.join(labels)})", where=ex.source,
+                                    fix=f"fix the label, drop the row, or add {ex.label!r} examples to train.")
+
+    @classmethod
+    def unlabeled_example(cls, text, source):
+        return TextExample(text, None, source)
+
+    @staticmethod
+    def strip_label(example):
+        return replace(example, label=None)
+
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
-        from transformers import AutoModelForSequenceClassification
+        return self._load_with_label_head(source, revision, problem_type="single_label_classification",
+                                          **config_overrides)
 
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            source, revision=revision, num_labels=len(self.labels),
-            id2label=dict(enumerate(self.labels)), label2id={lb: i for i, lb in enumerate(self.labels)},
-            problem_type="single_label_classification", output_loading_info=True,
-            ignore_mismatched_sizes=True,  # a run dir or checkpoint with another label set gets a new head
-            **config_overrides,
-        )
-        fresh = sorted(set(info.get("missing_keys", [])) | {k for k, *_ in info.get("mismatched_keys", [])})
-        return model, fresh
+    def init_head(self, model, train_dataset, head_init: str) -> str | None:
+        if head_init != "prototype":
+            return None
+        init_head_from_prototypes(model, train_dataset, self.collator())
+        return "classifier head initialised from the class means of the labeled examples"
 
-    def head_modules(self, model) -> list[str]:
-        layer = output_layer(model, len(self.labels))
-        return [next(name.split(".")[0] for name, module in model.named_modules() if module is layer)]
+    def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
+        from ..evaluation.predict import predict_proba
+        from ..evaluation.report import score_predictions
+
+        probs = predict_proba(model, self.tokenizer, [ex.text for ex in examples], max_length=self.max_length,
+                              batch_size=batch_size, progress=progress, desc=desc, precision=precision)
+        return score_predictions(probs, examples, self.labels)
+
+    def score_held_out(self, model, data, cfg, precision, progress, log, run_dir):
+        """Dev and test metrics, the confusion matrix PNG; on a CPU in fp32, also whether int8
+        inference may be used by default (checked against the fp32 predictions on the test, else
+        dev, texts)."""
+        from ..evaluation.inference import check_int8
+        from ..evaluation.predict import predict_proba
+        from ..evaluation.report import save_confusion_png, score_predictions
+
+        metrics, extra = {}, {}
+        for split, examples in (("dev", data.dev), ("test", data.test)):
+            if not examples:
+                continue
+            texts = [ex.text for ex in examples]
+            started = time.perf_counter()
+            probs = predict_proba(model, self.tokenizer, texts, max_length=self.max_length,
+                                  batch_size=cfg.training.eval_batch_size, progress=progress, desc=f"evaluate {split}",
+                                  precision=precision.precision)
+            seconds = time.perf_counter() - started
+            metrics[split] = score_predictions(probs, examples, self.labels)
+            if split == data.held_out_split and precision.device == "cpu" and precision.precision == "fp32":
+                int8 = check_int8(model, self.tokenizer, texts, [self.labels.index(ex.label) for ex in examples], probs,
+                                  seconds, max_length=self.max_length, batch_size=cfg.training.eval_batch_size)
+                extra["int8_check"] = int8
+                log(f"int8 inference: {int8['speedup']}x the fp32 speed, accuracy {int8['int8_accuracy']:.4f} vs "
+                    f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts -> "
+                    + ("used by default by predict/eval" if int8["use_int8"] else "fp32 kept as the default"))
+        shown = data.held_out_split
+        if shown:
+            save_confusion_png(metrics[shown]["confusion_matrix"], self.labels, run_dir / "confusion_matrix.png",
+                               f"{shown} confusion matrix")
+        return metrics, extra
+
+    def read_inputs(self, path, on_bad_rows, data_cfg) -> ReadOutcome:
+        from ..data.readers import read_examples
+
+        result = read_examples(path, text_column=data_cfg.get("text_column", "text"), label_column=None,
+                               require_label=False, on_bad_rows=on_bad_rows)
+        return ReadOutcome([ex.text for ex in result.examples], result.rejects,
+                           sources=[ex.source for ex in result.examples])
+
+    def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
+        """Label, its score and every class probability per text."""
+        from ..evaluation.predict import predict_proba
+
+        probs = predict_proba(model, self.tokenizer, list(inputs), max_length=self.max_length, batch_size=batch_size,
+                              progress=progress, precision=precision)
+        return prediction_records(self.labels, probs)
 
     def encode(self, examples) -> EncodedDataset:
         texts, labels = [ex.text for ex in examples], [ex.label for ex in examples]
@@ -64,12 +156,14 @@ class Classification(Task):
                 "macro_f1": float(f1_score(labels, preds, average="macro", labels=range(len(self.labels)), zero_division=0))}
 
 
-def output_layer(model, num_labels: int) -> torch.nn.Linear:
-    """The last Linear that maps features to the labels (BERT's `classifier`, RoBERTa's `out_proj`, ...)."""
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
-    if not layers:
-        raise ValueError("no output layer with one unit per label found in the model")
-    return layers[-1]
+def prediction_records(labels: list[str], probs) -> list[dict]:
+    """Label, its score and every class probability, one record per row of `probs`."""
+    records = []
+    for row in probs:
+        best = int(row.argmax())
+        records.append({"label": labels[best], "score": round(float(row[best]), 6),
+                        "probabilities": {lb: round(float(p), 6) for lb, p in zip(labels, row)}})
+    return records
 
 
 PROTOTYPE_MARGIN = 1.0

@@ -9,13 +9,9 @@ from .. import artifacts as art
 from ..config import RunConfig
 from ..data import DataBundle, prepare_data
 from ..errors import ConfigError
-from ..evaluation.inference import check_int8
-from ..evaluation.predict import predict_proba
-from ..evaluation.report import save_confusion_png, score_predictions
 from ..methods import build_method
 from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks import get_task
-from ..tasks.classification import init_head_from_prototypes
 from .common import (begin_run, finish_records, fit, is_main_process, make_trainable, optimizer_steps, start_records,
                      tensorboard_dir, training_arguments, write_rejects)
 from .peft import merged, needs_budget_callback
@@ -35,14 +31,20 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     """Train, keep the best model, evaluate on dev and test, write the run dir."""
     started = time.time()
     run_dir, log = begin_run(cfg, cfg.task, resume, overwrite, log)
-    data = prepare_data(cfg.data, cfg.seed)
+    task_cls = get_task(cfg.task)
+    data = prepare_data(cfg.data, cfg.seed, task_cls, cfg.task_options)
     write_rejects(run_dir, data.rejects, log)
+    for warning in data.warnings[:5]:
+        log(f"warning: {warning}")
+    if len(data.warnings) > 5:
+        log(f"... {len(data.warnings) - 5} more warnings of that kind")
     log(f"data: {len(data.train)} labeled train, {len(data.dev)} dev, {len(data.test)} test, "
         f"{len(data.unlabeled)} unlabeled; {len(data.labels)} labels")
 
     tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
-    task = get_task(cfg.task)(data.labels, tokenizer, cfg.model.max_length)
-    if cfg.training.metric not in task.metrics:
+    task = task_cls(data.labels, tokenizer, cfg.model.max_length, cfg.task_options)
+    metric = cfg.training.metric or next(iter(task.metrics))
+    if metric not in task.metrics:
         raise ConfigError(f"training.metric {cfg.training.metric!r} is not a metric of task {cfg.task!r}",
                           fix=f"use one of {', '.join(task.metrics)}.")
     method = build_method(cfg, task)
@@ -58,9 +60,10 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
         log(f"newly initialised weights (not in the backbone): {', '.join(fresh)}")
     train_ds = task.encode(data.train)
     dev_ds = task.encode(data.dev).by_length() if data.dev else None
-    if cfg.model.head_init == "prototype" and fresh and not (resume and art.last_complete_checkpoint(run_dir)):
-        init_head_from_prototypes(model, train_ds, task.collator())
-        log("classifier head initialised from the class means of the labeled examples")
+    if fresh and not (resume and art.last_complete_checkpoint(run_dir)):
+        done = task.init_head(model, train_ds, cfg.model.head_init)
+        if done:
+            log(done)
 
     t = cfg.training
     model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
@@ -73,7 +76,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
             unlabeled_ds = method.unlabeled_dataset(pool)
             log(f"method {cfg.method.name}: {len(pool)} unlabeled texts, "
                 f"{method.config.unlabeled_ratio:g} drawn per labeled example in each step, alpha {method.config.alpha:g}")
-    select = (t.metric, task.metrics[t.metric]) if dev_ds is not None else None
+    select = (metric, task.metrics[metric]) if dev_ds is not None else None
     if select and needs_budget_callback(model):
         select = None  # checkpoints of different epochs have different ranks: none can be loaded into the last
         log("AdaLoRA prunes ranks while it trains, so the last epoch is kept: no best-epoch selection or early "
@@ -95,41 +98,13 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     art.save_model_atomic(trainer.model, tokenizer, run_dir)
     metrics = {"train_seconds": round(train_seconds, 1), "global_step": trainer.state.global_step,
                "epochs": trainer.state.epoch, "best_checkpoint": trainer.state.best_model_checkpoint, **speed}
-    shown = data.held_out_split
     # adapters folded into the weights: what `load_run` serves, and faster
-    scores, int8 = score_held_out(merged(trainer.model), tokenizer, data, cfg, precision, progress, log)
+    scores, extra = task.score_held_out(merged(trainer.model), data, cfg, precision, progress, log, run_dir)
     metrics.update(scores)
-    if int8:
-        run_info["int8_check"] = int8
+    run_info.update(extra)
     if getattr(method, "history", None):
         run_info["pseudo_label_rounds"] = method.history
-    if shown:
-        save_confusion_png(metrics[shown]["confusion_matrix"], data.labels, run_dir / "confusion_matrix.png",
-                           f"{shown} confusion matrix")
     metrics["wall_seconds"] = round(time.time() - started, 1)
     finish_records(run_dir, run_info, metrics, t.keep_checkpoints)
     return TrainResult(run_dir, metrics, data, metrics["wall_seconds"])
-
-
-def score_held_out(model, tokenizer, data: DataBundle, cfg: RunConfig, precision, progress: bool, log):
-    """Metrics on dev and test; on a CPU in fp32, also whether int8 inference may be used by
-    default (checked against the fp32 predictions on the test, else dev, texts)."""
-    metrics, int8 = {}, None
-    for split, examples in (("dev", data.dev), ("test", data.test)):
-        if not examples:
-            continue
-        texts = [ex.text for ex in examples]
-        started = time.perf_counter()
-        probs = predict_proba(model, tokenizer, texts, max_length=cfg.model.max_length,
-                              batch_size=cfg.training.eval_batch_size, progress=progress, desc=f"evaluate {split}",
-                              precision=precision.precision)
-        seconds = time.perf_counter() - started
-        metrics[split] = score_predictions(probs, examples, data.labels)
-        if split == data.held_out_split and precision.device == "cpu" and precision.precision == "fp32":
-            int8 = check_int8(model, tokenizer, texts, [data.labels.index(ex.label) for ex in examples], probs, seconds,
-                              max_length=cfg.model.max_length, batch_size=cfg.training.eval_batch_size)
-            log(f"int8 inference: {int8['speedup']}x the fp32 speed, accuracy {int8['int8_accuracy']:.4f} vs "
-                f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts -> "
-                + ("used by default by predict/eval" if int8["use_int8"] else "fp32 kept as the default"))
-    return metrics, int8
 

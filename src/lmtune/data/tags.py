@@ -1,0 +1,52 @@
+"""Tag schemes of token classification (BIO, BIOES, plain): detection and validation.
+
+BIO: B-X begins an entity, I-X continues it, O is outside. BIOES adds S-X (a one-word entity)
+and E-X (the last word). `plain` tags carry no span structure (part-of-speech tags, say).
+"""
+from __future__ import annotations
+
+PREFIXES = {"bio": ("B", "I"), "bioes": ("B", "I", "E", "S")}
+SCHEMES = ("auto", "bio", "bioes", "plain")
+
+
+def detect_scheme(tags: set[str]) -> str:
+    """bioes when any tag is S-/E-X, bio when every tag is O or B-/I-X, else plain."""
+    spans = [t for t in tags if t != "O"]
+    if spans and all(len(t) > 2 and t[1] == "-" and t[0] in "BIES" for t in spans):
+        return "bioes" if any(t[0] in "ES" for t in spans) else "bio"
+    return "plain"
+
+
+def tag_problem(tag: str, scheme: str) -> str | None:
+    """Why `tag` cannot be a tag of `scheme`, or None."""
+    if scheme == "plain" or tag == "O":
+        return None
+    prefixes = PREFIXES[scheme]
+    if len(tag) < 3 or tag[1] != "-" or tag[0] not in prefixes:
+        return f"tag {tag!r} is not O or {'/'.join(p + '-TYPE' for p in prefixes)} ({scheme.upper()} scheme)"
+    return None
+
+
+def transition_problems(tags: tuple[str, ...] | list[str], scheme: str) -> list[str]:
+    """Broken spans under strict BIO/BIOES: I-X (or E-X) not preceded by B-X or I-X of the same type."""
+    if scheme == "plain":
+        return []
+    problems, previous = [], "O"
+    for i, tag in enumerate(tags):
+        if tag[:2] in ("I-", "E-"):
+            kind = tag[2:]
+            if previous == "O" or previous[2:] != kind or previous[0] not in "BI":
+                problems.append(f"word {i + 1}: {tag} follows {previous} (a span must start with B-{kind})")
+        previous = tag
+    return problems
+
+
+def repair(tags: list[str], scheme: str) -> list[str]:
+    """The usual lenient reading (seqeval's default): a span that starts with I-X (or E-X) starts there."""
+    out, previous = [], "O"
+    for tag in tags:
+        if tag[:2] in ("I-", "E-") and (previous == "O" or previous[2:] != tag[2:] or previous[0] not in "BI"):
+            tag = ("B-" if tag[0] == "I" else "S-") + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out

@@ -1,0 +1,285 @@
+"""Token classification (NER, part-of-speech tagging): one tag per word.
+
+Words are split into sub-word tokens; the first sub-token of a word carries its tag and the rest
+are left out of the loss (`label_subtokens: all` tags them too). A sentence longer than
+model.max_length becomes several windows that overlap by `stride` sub-tokens, not a cut one;
+each word is predicted from the window where it sits farthest from an edge.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from tqdm.auto import tqdm
+
+from ..config import StrictModel
+from ..data.examples import TokenExample
+from ..data.tags import detect_scheme
+from ..errors import ConfigError, DataError
+from .base import EncodedDataset, ReadOutcome, Task
+from .cache import cached, tokenizer_fingerprint
+from . import register_task
+
+IGNORE = -100
+WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")  # raw text -> words (with their character offsets)
+
+
+class TokenOptions(StrictModel):
+    tokens_column: str = "tokens"  # JSONL field names
+    tags_column: str = "tags"
+    tag_scheme: Literal["auto", "bio", "bioes", "plain"] = "auto"
+    # an I-X that starts a span under strict BIO/BIOES: error | warn (keep, scored leniently) | repair (read as B-X)
+    invalid_spans: Literal["error", "warn", "repair"] = "error"
+    label_subtokens: Literal["first", "all"] = "first"
+    stride: int = Field(32, ge=0, description="sub-tokens shared by consecutive windows of a long sentence")
+
+
+@register_task("token-classification")
+class TokenClassification(Task):
+    """One tag per word: seqeval entity precision/recall/F1 per type (BIO/BIOES), token accuracy."""
+
+    Config = TokenOptions
+    metrics = {"f1": True, "token_accuracy": True, "precision": True, "recall": True, "loss": False}
+    auto_model = "AutoModelForTokenClassification"
+    peft_task_type = "TOKEN_CLS"
+
+    # ---------------------------------------------------------------- data
+
+    @classmethod
+    def read(cls, path, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
+        from ..data.token_readers import read_token_examples
+
+        fmt = "auto" if data_cfg.format == "auto" else data_cfg.format
+        result = read_token_examples(path, fmt=fmt, tokens_column=options.tokens_column, tags_column=options.tags_column,
+                                     scheme=options.tag_scheme, invalid_spans=options.invalid_spans,
+                                     on_bad_rows=data_cfg.on_bad_rows, require_tags=require_labels)
+        return ReadOutcome(result.examples, result.rejects, result.warnings)
+
+    @classmethod
+    def label_set(cls, examples) -> list[str]:
+        tags = {t for ex in examples for t in ex.tags or ()}
+        return sorted(tags, key=lambda t: (t != "O", t[2:] if len(t) > 2 and t[1] == "-" else t, t))
+
+    @classmethod
+    def check_splits(cls, pool, held_out, labels, where) -> None:
+        if len(labels) < 2:
+            raise DataError(f"only one tag ({', '.join(labels)}) in the training sentences", where=where,
+                            fix="a tagger needs at least two tags; check the tag column.")
+        known = set(labels)
+        for split, examples in held_out.items():
+            for ex in examples:
+                unknown = sorted(set(ex.tags or ()) - known)
+                if unknown:
+                    raise DataError(f"tag {unknown[0]!r} in the {split} data never appears in train", where=ex.source,
+                                    fix=f"correct the tag, or add training sentences tagged {unknown[0]!r}.")
+
+    @classmethod
+    def unlabeled_example(cls, text, source):
+        return TokenExample(tuple(m.group() for m in WORD.finditer(text)), None, source)
+
+    @staticmethod
+    def strip_label(example):
+        return replace(example, tags=None)
+
+    @property
+    def scheme(self) -> str:
+        return self.options.tag_scheme if self.options.tag_scheme != "auto" else detect_scheme(set(self.labels))
+
+    # ---------------------------------------------------------------- model
+
+    def build_model(self, source: str, revision: str | None = None, **config_overrides):
+        return self._load_with_label_head(source, revision, **config_overrides)
+
+    def _windows(self, examples) -> tuple[list[dict], list[tuple[int, list]]]:
+        """Features (input ids, mask, labels when tagged) and, per window, (example index, word ids)."""
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ConfigError("token classification needs a fast (Rust) tokenizer to map sub-tokens to words",
+                              fix="use a backbone whose tokenizer.json exists, or convert its tokenizer with "
+                                  "AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(...).")
+        tag_id = {t: i for i, t in enumerate(self.labels)}
+        enc = self.tokenizer([list(ex.tokens) for ex in examples], is_split_into_words=True, truncation=True,
+                             max_length=self.max_length, stride=min(self.options.stride, self.max_length // 2),
+                             return_overflowing_tokens=True)
+        features, windows = [], []
+        for w, example_index in enumerate(enc["overflow_to_sample_mapping"]):
+            word_ids = enc.word_ids(w)
+            item = {k: enc[k][w] for k in enc.keys() if k != "overflow_to_sample_mapping"}
+            tags = examples[example_index].tags
+            if tags is not None:
+                labels = []
+                for position, word in enumerate(word_ids):
+                    first = word is not None and (position == 0 or word_ids[position - 1] != word)
+                    keep = word is not None and (first or self.options.label_subtokens == "all")
+                    labels.append(tag_id[tags[word]] if keep else IGNORE)
+                item["labels"] = labels
+            features.append(item)
+            windows.append((example_index, word_ids))
+        return features, windows
+
+    def encode(self, examples) -> EncodedDataset:
+        key = ("token-classification", tokenizer_fingerprint(self.tokenizer), self.max_length, self.labels,
+               self.options.model_dump(), [(ex.tokens, ex.tags) for ex in examples])
+        return EncodedDataset(cached(key, lambda: self._windows(examples)[0]))
+
+    def collator(self):
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(self.tokenizer, label_pad_token_id=IGNORE)
+
+    def compute_metrics(self, eval_pred) -> dict[str, float]:
+        """Per window, on the sub-tokens that carry a tag (the Trainer's dev pass)."""
+        preds = np.asarray(eval_pred.predictions).argmax(-1)
+        true_seqs, pred_seqs = [], []
+        for p_row, t_row in zip(preds, np.asarray(eval_pred.label_ids)):
+            keep = t_row != IGNORE
+            true_seqs.append([self.labels[i] for i in t_row[keep]])
+            pred_seqs.append([self.labels[i] for i in p_row[keep]])
+        scores = sequence_scores(true_seqs, pred_seqs, self.scheme)
+        return {k: v for k, v in scores.items() if isinstance(v, float)}
+
+    # ---------------------------------------------------------------- word-level prediction
+
+    @torch.inference_mode()
+    def predict_tags(self, model, token_lists: list[tuple[str, ...]], *, batch_size: int = 64, progress: bool = False,
+                     desc: str = "predict", precision: str = "fp32") -> list[list[str]]:
+        """One tag per word of each token list."""
+        from transformers import DataCollatorWithPadding
+
+        from ..evaluation.predict import _device, length_batches
+
+        examples = [TokenExample(tuple(tokens)) for tokens in token_lists]
+        features, windows = self._windows(examples)
+        collate, device = DataCollatorWithPadding(self.tokenizer), _device(model)
+        best: list[dict[int, tuple[int, int]]] = [{} for _ in examples]  # word -> (margin, tag id)
+        model.eval()
+        with tqdm(total=len(features), desc=desc, unit="window", disable=not progress) as bar:
+            for idx in length_batches([len(f["input_ids"]) for f in features], batch_size):
+                batch = collate([features[i] for i in idx])
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+                tags = logits.float().argmax(-1).cpu().numpy()
+                for row, w in enumerate(idx):
+                    example_index, word_ids = windows[w]
+                    content = [p for p, wid in enumerate(word_ids) if wid is not None]
+                    lo, hi = content[0], content[-1]
+                    for position in content:
+                        word = word_ids[position]
+                        if position > lo and word_ids[position - 1] == word:
+                            continue  # not this word's first sub-token in this window
+                        margin = min(position - lo, hi - position)
+                        if margin >= best[example_index].get(word, (-1, 0))[0]:
+                            best[example_index][word] = (margin, int(tags[row, position]))
+                bar.update(len(idx))
+        fallback = self.labels.index("O") if "O" in self.labels else 0  # a word with no sub-token at all
+        return [[self.labels[best[i].get(w, (0, fallback))[1]] for w in range(len(ex.tokens))]
+                for i, ex in enumerate(examples)]
+
+    def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
+        predicted = self.predict_tags(model, [ex.tokens for ex in examples], batch_size=batch_size, progress=progress,
+                                      desc=desc, precision=precision)
+        return {"n": len(examples), "words": sum(len(ex.tokens) for ex in examples),
+                **sequence_scores([list(ex.tags) for ex in examples], predicted, self.scheme)}
+
+    def read_inputs(self, path, on_bad_rows, data_cfg) -> ReadOutcome:
+        """JSONL rows with `tokens` (pre-tokenised: tags back) or `text` (raw: entities with
+        offsets); a CoNLL file (a tag column, if any, is ignored); otherwise one text per line."""
+        import json
+        from pathlib import Path
+
+        from ..data.readers import ReadResult, _bad, _decoded_lines
+        from ..data.token_readers import FORMATS, read_token_examples
+
+        path = Path(path)
+        if FORMATS.get(path.suffix.lower()) == "conll" and path.suffix.lower() != ".txt":
+            result = read_token_examples(path, on_bad_rows=on_bad_rows, require_tags=False, scheme="plain")
+            return ReadOutcome([list(ex.tokens) for ex in result.examples], result.rejects)
+        if not path.is_file():
+            raise DataError(f"file not found: {path}", fix="check the path.")
+        seen, inputs = ReadResult(path), []
+        for number, line in enumerate(_decoded_lines(path, seen, on_bad_rows), 1):
+            if not line.strip():
+                continue
+            if path.suffix.lower() not in (".jsonl", ".ndjson"):
+                inputs.append(line.rstrip("\r"))
+                continue
+            try:
+                row = json.loads(line)
+                item = row.get(self.options.tokens_column, row.get("text")) if isinstance(row, dict) else None
+            except json.JSONDecodeError:
+                item = None
+            ok = (isinstance(item, str) and item.strip()) or (
+                isinstance(item, list) and item and all(isinstance(t, str) and t for t in item))
+            if not ok:
+                _bad(seen, on_bad_rows, path, number, f"no {self.options.tokens_column!r} list of strings or "
+                     "'text' string in this JSON line", line)
+                continue
+            inputs.append(item)
+        return ReadOutcome(inputs, seen.rejects)
+
+    def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
+        """A raw text -> its entities with character offsets (and every word's tag); a list of
+        tokens -> their tags."""
+        words, offsets = [], []
+        for item in inputs:
+            if isinstance(item, str):
+                found = list(WORD.finditer(item))
+                words.append(tuple(m.group() for m in found))
+                offsets.append([(m.start(), m.end()) for m in found])
+            else:
+                words.append(tuple(item))
+                offsets.append(None)
+        todo = [i for i, w in enumerate(words) if w]
+        tags = dict(zip(todo, self.predict_tags(model, [words[i] for i in todo], batch_size=batch_size,
+                                                progress=progress, precision=precision)))
+        records = []
+        for i, item in enumerate(inputs):
+            sentence_tags = tags.get(i, [])
+            if offsets[i] is None:
+                records.append({"tokens": list(words[i]), "tags": sentence_tags})
+                continue
+            entities = [{"type": kind, "start": offsets[i][a][0], "end": offsets[i][b][1],
+                         "text": item[offsets[i][a][0]:offsets[i][b][1]]}
+                        for kind, a, b in spans(sentence_tags, self.scheme)]
+            records.append({"text": item, "entities": entities,
+                            "tokens": [{"token": w, "start": s, "end": e, "tag": t}
+                                       for w, (s, e), t in zip(words[i], offsets[i], sentence_tags)]})
+        return records
+
+
+def spans(tags: list[str], scheme: str) -> list[tuple[str, int, int]]:
+    """(type, first word, last word) of each entity; with plain tags, each word not tagged O."""
+    if scheme == "plain":
+        return [(t, i, i) for i, t in enumerate(tags) if t != "O"]
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return get_entities(list(tags))
+
+
+def sequence_scores(true: list[list[str]], pred: list[list[str]], scheme: str) -> dict:
+    """Token accuracy, and entity-level (seqeval) precision/recall/F1 with a per-type report for
+    BIO/BIOES tags; for plain tags, macro precision/recall/F1 over the tags."""
+    flat_true = [t for row in true for t in row]
+    flat_pred = [p for row in pred for p in row]
+    out: dict = {"token_accuracy": float(np.mean([a == b for a, b in zip(flat_true, flat_pred)])) if flat_true else 0.0}
+    if scheme == "plain":
+        from sklearn.metrics import precision_recall_fscore_support
+
+        tags = sorted(set(flat_true))
+        p, r, f, s = precision_recall_fscore_support(flat_true, flat_pred, labels=tags, zero_division=0)
+        out.update(precision=float(np.mean(p)), recall=float(np.mean(r)), f1=float(np.mean(f)))
+        out["per_type"] = {t: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                               "support": int(s[i])} for i, t in enumerate(tags)}
+        return out
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    out.update(precision=float(precision_score(true, pred, zero_division=0)),
+               recall=float(recall_score(true, pred, zero_division=0)),
+               f1=float(f1_score(true, pred, zero_division=0)))
+    report = classification_report(true, pred, output_dict=True, zero_division=0)
+    out["per_type"] = {k: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]),
+                           "support": int(v["support"])} for k, v in report.items() if not k.endswith(" avg")}
+    return out

@@ -199,3 +199,15 @@ def test_labels_per_class_is_refused_for_tokens(tiny_backbone, tmp_path):
 
     with pytest.raises(ConfigError, match="labeled_size"):
         train(ner_config(tiny_backbone, tmp_path, **{"data.labels_per_class": 2}), progress=False, log=lambda m: None)
+
+
+def test_held_out_tags_unseen_in_training_are_reported_not_fatal(tmp_path):
+    from lmtune.config import DataConfig
+    from lmtune.data import prepare_data
+    from lmtune.tasks import get_task
+
+    train = write_jsonl(tmp_path / "train.jsonl", ner_rows(20))
+    test = write_jsonl(tmp_path / "test.jsonl", ner_rows(3, seed=1) + [{"tokens": ["the", "x"], "tags": ["O", "B-ORG"]}])
+    data = prepare_data(DataConfig(train=str(train), test=str(test), dev_size=0), 0, get_task("token-classification"))
+    assert len(data.warnings) == 1 and "test.jsonl:4" in data.warnings[0] and "B-ORG" in data.warnings[0]
+    assert "B-ORG" not in data.labels

@@ -45,7 +45,7 @@ def train(config: Path = typer.Argument(..., help="YAML config (see examples/)")
           set_: List[str] = SetOption,
           resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
           overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
-    """Fine-tune a classifier from a config file."""
+    """Fine-tune a model for the config's task (classification, token-classification) from a config file."""
     from .config import load_config
     from .evaluation.report import metrics_table
     from .training.run import train as run_train
@@ -83,7 +83,7 @@ def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unl
 
 @app.command("eval")
 def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
-          data: Path = typer.Option(..., "--data", help="labeled CSV/TSV/JSONL/Parquet file"),
+          data: Path = typer.Option(..., "--data", help="labeled CSV/TSV/JSONL/Parquet file (token-classification: CoNLL or JSONL)"),
           text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
           label_column: Optional[str] = typer.Option(None, help="default: the run's data.label_column"),
           on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows go to a rejects file)"),
@@ -110,7 +110,7 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
 
 @app.command()
 def predict(run_dir: Path = typer.Argument(..., help="a finished run directory"),
-            input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line"),
+            input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line (token-classification: JSONL with text or tokens, CoNLL)"),
             output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row"),
             text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
             on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),

@@ -83,7 +83,7 @@ def prepare_data(cfg: DataConfig, seed: int, task=None, task_options: dict | Non
         pool, dev = stratified_split(pool, cfg.dev_size, split_seed + 1, "dev")
 
     labels = task.label_set(pool)
-    task.check_splits(pool, {"dev": dev, "test": test}, labels, where)
+    warnings += task.check_splits(pool, {"dev": dev, "test": test}, labels, where) or []
 
     unlabeled: list = []
     if cfg.labels_per_class:

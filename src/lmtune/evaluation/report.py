@@ -27,11 +27,27 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[st
 def metrics_table(metrics: dict, title: str):
     from rich.table import Table
 
+    if "per_class" not in metrics:
+        return _sequence_table(metrics, title)
     table = Table(title=f"{title}: accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   (n={metrics['n']})")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for label, row in metrics["per_class"].items():
         table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    return table
+
+
+def _sequence_table(metrics: dict, title: str):
+    """Token classification: entity (or tag) scores per type under the overall numbers."""
+    from rich.table import Table
+
+    overall = "   ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in ("f1", "precision", "recall", "token_accuracy")
+                         if isinstance(metrics.get(k), float))
+    table = Table(title=f"{title}: {overall}   (n={metrics.get('n')})")
+    for column in ("type", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for kind, row in metrics.get("per_type", {}).items():
+        table.add_row(kind, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     return table
 
 

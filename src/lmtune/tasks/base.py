@@ -50,12 +50,14 @@ class Task:
     auto_model: ClassVar[str] = "AutoModel"
     peft_task_type: ClassVar[str | None] = None  # peft's TaskType for this head (SEQ_CLS, TOKEN_CLS, ...)
     stratified: ClassVar[bool] = False  # splits keep the class proportions (one label per example)
+    needs_predictions: ClassVar[bool] = True  # compute_metrics reads the dev predictions
 
     def __init__(self, labels: list[str], tokenizer, max_length: int, options: dict | StrictModel | None = None):
         self.labels = labels
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.options = options if isinstance(options, self.Config) else self.Config.model_validate(options or {})
+        self.warnings: list[str] = []  # what encoding noticed (cut examples, ...), for the run's log
 
     # ---------------------------------------------------------------- data (before any model exists)
 
@@ -70,8 +72,8 @@ class Task:
         return []
 
     @classmethod
-    def check_splits(cls, pool: list, held_out: dict[str, list], labels: list[str], where: str) -> None:
-        """Stop with a located error when the data cannot train this task."""
+    def check_splits(cls, pool: list, held_out: dict[str, list], labels: list[str], where: str) -> list[str] | None:
+        """Stop with a located error when the data cannot train this task; returns warnings."""
 
     @classmethod
     def unlabeled_example(cls, text: str, source: str):
@@ -125,6 +127,10 @@ class Task:
 
     def encode(self, examples) -> EncodedDataset:
         raise NotImplementedError
+
+    def training_dataset(self, encoded: EncodedDataset) -> EncodedDataset:
+        """The encoded training examples as the trainer draws them (generation: packed blocks)."""
+        return encoded
 
     def collator(self):
         raise NotImplementedError

@@ -8,6 +8,7 @@ each word is predicted from the window where it sits farthest from an edge.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import replace
 from typing import Literal
 
@@ -65,17 +66,19 @@ class TokenClassification(Task):
         return sorted(tags, key=lambda t: (t != "O", t[2:] if len(t) > 2 and t[1] == "-" else t, t))
 
     @classmethod
-    def check_splits(cls, pool, held_out, labels, where) -> None:
+    def check_splits(cls, pool, held_out, labels, where) -> list[str]:
         if len(labels) < 2:
             raise DataError(f"only one tag ({', '.join(labels)}) in the training sentences", where=where,
                             fix="a tagger needs at least two tags; check the tag column.")
-        known = set(labels)
+        known, warnings = set(labels), []
         for split, examples in held_out.items():
-            for ex in examples:
-                unknown = sorted(set(ex.tags or ()) - known)
-                if unknown:
-                    raise DataError(f"tag {unknown[0]!r} in the {split} data never appears in train", where=ex.source,
-                                    fix=f"correct the tag, or add training sentences tagged {unknown[0]!r}.")
+            unseen = Counter(t for ex in examples for t in ex.tags or () if t not in known)
+            if unseen:
+                first = next(ex.source for ex in examples if set(ex.tags or ()) - known)
+                warnings.append(f"{first}: {sum(unseen.values())} {split} words carry tags never seen in training "
+                                f"({', '.join(t for t, _ in unseen.most_common(5))}{', ...' if len(unseen) > 5 else ''});"
+                                " the model cannot predict them and they count as errors")
+        return warnings
 
     @classmethod
     def unlabeled_example(cls, text, source):
@@ -114,7 +117,7 @@ class TokenClassification(Task):
                 for position, word in enumerate(word_ids):
                     first = word is not None and (position == 0 or word_ids[position - 1] != word)
                     keep = word is not None and (first or self.options.label_subtokens == "all")
-                    labels.append(tag_id[tags[word]] if keep else IGNORE)
+                    labels.append(tag_id.get(tags[word], IGNORE) if keep else IGNORE)  # unseen tag: no loss
                 item["labels"] = labels
             features.append(item)
             windows.append((example_index, word_ids))

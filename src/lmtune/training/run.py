@@ -60,6 +60,8 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
         log(f"newly initialised weights (not in the backbone): {', '.join(fresh)}")
     train_ds = task.encode(data.train)
     dev_ds = task.encode(data.dev).by_length() if data.dev else None
+    for warning in task.warnings:
+        log(f"warning: {warning}")
     if fresh and not (resume and art.last_complete_checkpoint(run_dir)):
         done = task.init_head(model, train_ds, cfg.model.head_init)
         if done:
@@ -85,9 +87,9 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     run_info = start_records(cfg, run_dir, data.summary(), precision, labels=data.labels, method=cfg.method.name,
                              newly_initialised=fresh, **trainable)
     tensorboard_dir(run_dir)
-    trainer = MethodTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
+    trainer = MethodTrainer(model=model, args=args, train_dataset=task.training_dataset(train_ds), eval_dataset=dev_ds,
                             data_collator=task.collator(), processing_class=tokenizer,
-                            compute_metrics=task.compute_metrics if select else None,
+                            compute_metrics=task.compute_metrics if select and task.needs_predictions else None,
                             callbacks=list(callbacks) + stoppers + extra_callbacks + method.callbacks(), method=method,
                             layer_lr_decay=t.layer_lr_decay, unlabeled=unlabeled_ds)
     speed = fit(trainer, run_dir, resume, progress, log)

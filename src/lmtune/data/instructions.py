@@ -3,41 +3,25 @@
 message being the response). Bad rows are located (file:line) and never dropped silently."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from .examples import PromptExample, Reject
-from .readers import _bad, _decoded_lines
+from .examples import PromptExample
+from .readers import ReadResult, _bad, _parse_jsonl, existing_file
 
 ROLES = ("system", "user", "assistant")
 
 
-@dataclass
-class InstructionReadResult:
-    path: Path
-    examples: list[PromptExample] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-
-
 def read_instructions(path: str | Path, *, prompt_column: str = "prompt", response_column: str = "response",
                       messages_column: str = "messages", on_bad_rows: str = "error",
-                      require_response: bool = True) -> InstructionReadResult:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}", fix="check the path (relative paths start from the current directory).")
+                      require_response: bool = True) -> ReadResult:
+    path = existing_file(path)
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise DataError(f"instruction data is read from JSONL, not {path.suffix or 'a file without extension'}",
                         where=str(path), fix='write one {"prompt": ..., "response": ...} object per line to a .jsonl file.')
-    result = InstructionReadResult(path)
-    for number, line in enumerate(_decoded_lines(path, result, on_bad_rows), 1):
-        if not line.strip():
-            continue
+    result = ReadResult(path)
+    for number, row, line in _parse_jsonl(path, result, on_bad_rows, prompt_column):
         try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError(f"a JSON {type(row).__name__}, not an object")
             if messages_column in row:
                 messages, response = _chat(row[messages_column], require_response)
             elif prompt_column in row:
@@ -52,9 +36,6 @@ def read_instructions(path: str | Path, *, prompt_column: str = "prompt", respon
             else:
                 raise ValueError(f"neither {prompt_column!r} nor {messages_column!r} (fields found: "
                                  f"{', '.join(map(repr, row))})")
-        except json.JSONDecodeError as exc:
-            _bad(result, on_bad_rows, path, number, f"malformed JSON ({exc.msg} at column {exc.colno})", line)
-            continue
         except ValueError as exc:
             _bad(result, on_bad_rows, path, number, str(exc), line)
             continue

@@ -31,9 +31,7 @@ def read_examples(path: str | Path, *, text_column: str = "text", label_column: 
                   keep_row: bool = False) -> ReadResult:
     """Read one file. `label_column=None` or a file without that column gives unlabeled examples
     (allowed only when `require_label` is False). keep_row: each example keeps all its columns."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}", fix="check the path (relative paths start from the current directory).")
+    path = existing_file(path)
     fmt = detect_format(path, fmt)
     result = ReadResult(path)
     rows = _PARSERS[fmt](path, result, on_bad_rows, text_column)
@@ -51,6 +49,13 @@ def read_examples(path: str | Path, *, text_column: str = "text", label_column: 
         detail = f" ({len(result.rejects)} rejected)" if result.rejects else ""
         raise DataError(f"no usable rows{detail}", where=str(path), fix="check that the file has data rows under its header.")
     return result
+
+
+def existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"file not found: {path}", fix="check the path (relative paths start from the current directory).")
+    return path
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:

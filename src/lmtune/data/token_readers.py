@@ -6,24 +6,19 @@ JSONL: one sentence per line, `{"tokens": [...], "tags": [...]}` (column names c
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from .examples import Reject, TokenExample
-from .readers import _bad, _decoded_lines
+from .examples import TokenExample
+from .readers import ReadResult, _bad, _decoded_lines, _parse_jsonl, existing_file
 from .tags import detect_scheme, repair, tag_problem, transition_problems
 
 FORMATS = {".conll": "conll", ".iob": "conll", ".bio": "conll", ".txt": "conll", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-SPAN_POLICIES = ("error", "warn", "repair")
 
 
 @dataclass
-class TokenReadResult:
-    path: Path
-    examples: list[TokenExample] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
+class TokenReadResult(ReadResult):
     warnings: list[str] = field(default_factory=list)
     scheme: str = "plain"
 
@@ -34,9 +29,7 @@ def read_token_examples(path: str | Path, *, fmt: str = "auto", tokens_column: s
     """Read one file of sentences. scheme: auto | bio | bioes | plain (auto: from the tags found).
     invalid_spans, for an I-X that starts a span under strict BIO/BIOES: error (stop at it), warn
     (keep it, counted in `warnings`; scored leniently as seqeval does), repair (read it as B-X)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}", fix="check the path (relative paths start from the current directory).")
+    path = existing_file(path)
     fmt = fmt if fmt not in ("auto", None) else FORMATS.get(path.suffix.lower())
     if fmt not in ("conll", "jsonl"):
         raise DataError(f"cannot read {path.name!r} as token-classification data", where=str(path),
@@ -101,13 +94,8 @@ def _conll(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column:
 
 def _jsonl(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column: str, tags_column: str,
            require_tags: bool):
-    for number, line in enumerate(_decoded_lines(path, result, on_bad_rows), 1):
-        if not line.strip():
-            continue
+    for number, row, line in _parse_jsonl(path, result, on_bad_rows, tokens_column):
         try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError(f"a JSON {type(row).__name__}, not an object")
             tokens, tags = row.get(tokens_column), row.get(tags_column)
             if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t.strip() for t in tokens):
                 raise ValueError(f"{tokens_column!r} must be a non-empty list of non-empty strings")
@@ -118,9 +106,6 @@ def _jsonl(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column:
                     raise ValueError(f"{tags_column!r} must be a list of strings")
                 if len(tags) != len(tokens):
                     raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
-        except json.JSONDecodeError as exc:
-            _bad(result, on_bad_rows, path, number, f"malformed JSON ({exc.msg} at column {exc.colno})", line)
-            continue
         except ValueError as exc:
             _bad(result, on_bad_rows, path, number, str(exc), line)
             continue

@@ -38,11 +38,10 @@ def metrics_table(metrics: dict, title: str):
 
 
 def _sequence_table(metrics: dict, title: str):
-    """Token classification: entity (or tag) scores per type under the overall numbers."""
+    """Token classification and generation: the overall numbers, then scores per type (if any)."""
     from rich.table import Table
 
-    overall = "   ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in ("f1", "precision", "recall", "token_accuracy")
-                         if isinstance(metrics.get(k), float))
+    overall = "   ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
     table = Table(title=f"{title}: {overall}   (n={metrics.get('n')})")
     for column in ("type", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "type" else "right")

@@ -193,15 +193,14 @@ class TokenClassification(Task):
         import json
         from pathlib import Path
 
-        from ..data.readers import ReadResult, _bad, _decoded_lines
+        from ..data.readers import ReadResult, _bad, _decoded_lines, existing_file
         from ..data.token_readers import FORMATS, read_token_examples
 
         path = Path(path)
         if FORMATS.get(path.suffix.lower()) == "conll" and path.suffix.lower() != ".txt":
             result = read_token_examples(path, on_bad_rows=on_bad_rows, require_tags=False, scheme="plain")
             return ReadOutcome([list(ex.tokens) for ex in result.examples], result.rejects)
-        if not path.is_file():
-            raise DataError(f"file not found: {path}", fix="check the path.")
+        existing_file(path)
         seen, inputs = ReadResult(path), []
         for number, line in enumerate(_decoded_lines(path, seen, on_bad_rows), 1):
             if not line.strip():

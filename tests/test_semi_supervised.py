@@ -70,12 +70,12 @@ def test_unlabeled_loss_falls_when_trained_on(tiny_backbone, key):
     cls = get_method(spec.pop("name"))
     method = cls(cls.Config.model_validate({**spec, "threshold": 0.0} if "threshold" in spec else spec), task)
     rows = sentiment_rows(8, seed=4)
-    texts = [r["text"] for r in rows]
+    pool = [TextExample(r["text"]) for r in rows]
     method.total_steps = 30
-    method.setup(model, str(tiny_backbone), texts, task.encode([TextExample(r["text"], r["label"]) for r in rows]))
+    method.setup(model, str(tiny_backbone), pool, task.encode([TextExample(r["text"], r["label"]) for r in rows]))
     if hasattr(method, "label_pool"):
         method.label_pool(model, round_no=method.config.rounds)
-    data, collate = method.unlabeled_dataset(texts), method.unlabeled_collator()
+    data, collate = method.unlabeled_dataset(pool), method.unlabeled_collator()
     params = list(model.parameters()) + [p for m in method.extra_modules() for p in m.parameters()]
     optimizer = torch.optim.Adam(list({id(p): p for p in params}.values()), lr=1e-2)
     model.train()

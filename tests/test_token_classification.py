@@ -211,3 +211,39 @@ def test_held_out_tags_unseen_in_training_are_reported_not_fatal(tmp_path):
     data = prepare_data(DataConfig(train=str(train), test=str(test), dev_size=0), 0, get_task("token-classification"))
     assert len(data.warnings) == 1 and "test.jsonl:4" in data.warnings[0] and "B-ORG" in data.warnings[0]
     assert "B-ORG" not in data.labels
+
+
+def test_soft_targets_score_first_subtokens_only(ner_task):
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from lmtune.data.examples import TokenExample
+
+    task = ner_task()
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(task.tokenizer.name_or_path, num_labels=5)
+    targets, confidence, classes = task.soft_targets(model, [TokenExample(("goods", "the", "nicely"))])
+    scored = (targets[0].sum(-1) > 0).tolist()  # [CLS] good ##s the nice ##ly [SEP]
+    assert scored == [False, True, False, True, True, False, False] and classes is None
+    assert targets[0][1].sum().item() == pytest.approx(1.0)
+    assert confidence[0] == pytest.approx(targets[0].max(-1).values[[1, 3, 4]].mean().item())
+
+
+def test_token_level_self_training(tiny_backbone, tmp_path):
+    from lmtune.training.run import train
+
+    cfg = ner_config(tiny_backbone, tmp_path, **{"data.labeled_size": 30, "method.name": "self-training",
+                                                 "method.threshold": 0.5, "training.epochs": 20})
+    result = train(cfg, progress=False, log=lambda m: None)
+    rounds = __import__("json").loads((result.run_dir / "lmtune_run.json").read_text())["pseudo_label_rounds"]
+    assert [r["round"] for r in rounds] == [1, 2] and all(r["pool"] == 106 for r in rounds)
+    assert rounds[-1]["pseudo_labels"] > 0 and rounds[-1]["mean_confidence"] >= 0.5
+    assert rounds[0]["pseudo_labels"] <= 53  # round 1 of 2: at most half the pool
+    assert result.metrics["test"]["f1"] > 0
+
+
+def test_consistency_is_refused_for_tokens(tiny_backbone, tmp_path):
+    from lmtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not apply to task 'token-classification'"):
+        ner_config(tiny_backbone, tmp_path, **{"method.name": "consistency"})

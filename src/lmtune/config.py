@@ -204,7 +204,13 @@ def validate_config(raw: dict, source: Path | None = None) -> RunConfig:
         task_cls.Config.model_validate(cfg.task_options)
     except ValidationError as exc:
         raise _friendly(exc, source, prefix=("task_options",), model=task_cls.Config) from None
-    components = [("method", get_method(cfg.method.name), cfg.method)]
+    method_cls = get_method(cfg.method.name)
+    if method_cls.tasks is not None and cfg.task not in method_cls.tasks:
+        raise ConfigError(f"method {cfg.method.name!r} does not apply to task {cfg.task!r}",
+                          where=_yaml_location(source, ("method", "name")) if source else None,
+                          fix=f"it works with {', '.join(method_cls.tasks)}; use method.name: supervised or a method "
+                              f"that applies (`lmtune ls`).")
+    components = [("method", method_cls, cfg.method)]
     if cfg.adversarial:
         components.append(("adversarial", get_attack(cfg.adversarial.name), cfg.adversarial))
     for section, cls, spec in components:

@@ -22,6 +22,7 @@ class Method:
         pass
 
     needs_unlabeled: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...] | None] = None  # the tasks it applies to; None = every task
 
     def __init__(self, config: "Method.Config", task):
         self.config = config
@@ -40,15 +41,14 @@ class Method:
 
     # ---------------------------------------------------------------- hooks for the trainer
 
-    def setup(self, model, source: str, texts: list[str], train_dataset) -> None:
+    def setup(self, model, source: str, pool: list, train_dataset) -> None:
         """Called once the model is built (and wrapped by peft), before the Trainer: `source` is
-        the backbone, `texts` the unlabeled pool, `train_dataset` the encoded labeled examples."""
+        the backbone, `pool` the unlabeled examples (of the task's kind), `train_dataset` the
+        encoded labeled examples."""
 
-    def unlabeled_dataset(self, texts: list[str]):
+    def unlabeled_dataset(self, pool: list):
         """The pool, encoded the way `loss` reads it (default: as the task encodes inputs)."""
-        from ..data.examples import TextExample
-
-        return self.task.encode([TextExample(t, None) for t in texts])
+        return self.task.encode(pool)
 
     def unlabeled_collator(self):
         return self.task.collator()

@@ -35,22 +35,25 @@ class Consistency(SemiSupervised):
     """UDA-style consistency between an unlabeled text and its noised view (mode: uda | fixmatch)."""
 
     Config = ConsistencyConfig
+    tasks = ("classification",)  # augmenting a text changes its words: word-level tags would no longer align
 
     @property
     def threshold(self) -> float:
         c = self.config
         return c.threshold if c.threshold is not None else (0.95 if c.mode == "fixmatch" else 0.8)
 
-    def unlabeled_dataset(self, texts):
+    def unlabeled_dataset(self, pool):
         from ..data.augment import augment_texts, build_augmenter
 
         c = self.config
-        encode = super().unlabeled_dataset  # the task's own encoding, for the clean and the noised texts
-        clean = encode(texts).features
+        texts = [ex.text for ex in pool]
+        encode = self.task.encode  # the task's own encoding, for the clean and the noised texts
+        clean = encode(pool).features
         if c.augment == "none":
             return _Views(clean, [clean])
         augmenter = build_augmenter(c.augment, **c.augment_options)
-        noised = [encode(augment_texts(texts, augmenter, seed)).features for seed in range(c.views)]
+        noised = [encode([self.task.unlabeled_example(t, "") for t in augment_texts(texts, augmenter, seed)]).features
+                  for seed in range(c.views)]
         return _Views(clean, noised)
 
     def unlabeled_collator(self):

@@ -17,7 +17,7 @@ class MLMAux(SemiSupervised):
         unlabeled_ratio: float = Field(1.0, gt=0, le=16)
         mask_rate: float = Field(0.15, gt=0, lt=1)
 
-    def setup(self, model, source, texts, train_dataset):
+    def setup(self, model, source, pool, train_dataset):
         from ..tasks.masked_lm import LanguageModeling
         from ..training.freezing import backbone_of
 
@@ -36,8 +36,8 @@ class MLMAux(SemiSupervised):
                     p.requires_grad_(True)
         self.lm_model = lm_model.to(next(model.parameters()).device).train()
 
-    def unlabeled_dataset(self, texts):
-        return self.lm.encode(texts)
+    def unlabeled_dataset(self, pool):
+        return self.lm.encode([ex.text for ex in pool])
 
     def unlabeled_collator(self):
         return self.lm.collator()

@@ -53,6 +53,22 @@ def distillation_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torc
     return per_row.mean()
 
 
+def positionwise_distillation(logits: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+    """distillation_loss where each row's targets are [C] (one prediction per text) or [L_i, C]
+    (one per token; all-zero rows are positions without a prediction, such as a word's later
+    sub-tokens): padded to the logits' length, averaged over the positions that have one."""
+    if targets[0].dim() == 1:
+        return distillation_loss(logits, torch.stack(targets).to(logits.device))
+    padded = torch.zeros(logits.shape, dtype=torch.float32, device=logits.device)
+    for i, t in enumerate(targets):
+        padded[i, :t.shape[0]] = t.to(logits.device)
+    flat, flat_logits = padded.reshape(-1, logits.shape[-1]), logits.reshape(-1, logits.shape[-1])
+    scored = flat.sum(-1) > 0
+    if not scored.any():
+        return logits.sum() * 0.0
+    return distillation_loss(flat_logits[scored], flat[scored])
+
+
 class EMATeacher:
     """A copy of the model whose weights follow the student's: t <- d * t + (1 - d) * s after
     every optimizer step. Predictions from it are smoother than from the student."""

@@ -8,6 +8,7 @@ than restarting, which costs one pool pass per round instead of one whole run.
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -16,13 +17,15 @@ from pydantic import Field
 from transformers import TrainerCallback
 
 from . import register_method
-from .pseudo_labels import EMATeacher, class_caps, select_balanced, sharpen, distillation_loss
+from .pseudo_labels import EMATeacher, class_caps, positionwise_distillation, select_balanced, sharpen
 from .semi import SemiConfig, SemiSupervised
 
 
 @register_method("self-training")
 class SelfTraining(SemiSupervised):
     """Pseudo-label the pool each round (confidence threshold, class balance), train on it; EMA teacher optional."""
+
+    tasks = ("classification", "token-classification")
 
     class Config(SemiConfig):
         alpha: float = Field(1.0, ge=0, description="weight of the pseudo-labeled loss")
@@ -37,17 +40,19 @@ class SelfTraining(SemiSupervised):
         teacher: Literal["student", "ema"] = "student"
         ema_decay: float = Field(0.99, gt=0, lt=1)
 
-    def setup(self, model, source, texts, train_dataset):
-        self.texts = texts
+    def setup(self, model, source, pool, train_dataset):
+        self.pool = pool
         self.teacher = EMATeacher(model, self.config.ema_decay) if self.config.teacher == "ema" else None
-        counts = np.bincount([f["labels"] for f in train_dataset.features], minlength=len(self.task.labels))
-        self.prior = (counts / counts.sum()).tolist()
-        self.targets = torch.zeros((len(texts), len(self.task.labels)))
+        labels = [f["labels"] for f in train_dataset.features]
+        # class balance needs one class per example; token tags are selected by confidence alone
+        self.prior = (np.bincount(labels, minlength=len(self.task.labels)) / len(labels)).tolist() \
+            if labels and isinstance(labels[0], int) else None
+        self.targets: list[torch.Tensor] = []
         self.selected: list[int] = []
         self.history: list[dict] = []
 
-    def unlabeled_dataset(self, texts):
-        ds = super().unlabeled_dataset(texts)
+    def unlabeled_dataset(self, pool):
+        ds = super().unlabeled_dataset(pool)
         for i, f in enumerate(ds.features):
             ds.features[i] = {**f, "pool_index": i}
         return ds
@@ -65,32 +70,43 @@ class SelfTraining(SemiSupervised):
     @torch.no_grad()
     def label_pool(self, model, round_no: int) -> dict:
         """Predict the pool with the teacher, select pseudo labels; returns the round's summary."""
-        from ..evaluation.predict import predict_proba
-
         was_training = model.training
         teacher = self.teacher.model if self.teacher is not None else model
-        probs = predict_proba(teacher, self.task.tokenizer, self.texts, max_length=self.task.max_length,
-                              progress=False)
+        targets, confidence, classes = self.task.soft_targets(teacher, self.pool)
         model.train(was_training)
         c = self.config
-        caps = class_caps(len(self.texts), self.prior, round_no / c.rounds) if c.balance else [len(self.texts)] * len(self.prior)
-        rows = select_balanced(probs, c.threshold, caps)
-        p = torch.from_numpy(probs)
-        self.targets = sharpen(p, c.temperature) if c.soft else torch.nn.functional.one_hot(
-            p.argmax(1), p.shape[1]).float()
+        n, fraction = len(targets), round_no / c.rounds
+        if classes is not None and c.balance and self.prior is not None:
+            rows = select_balanced(np.eye(len(self.prior))[classes] * confidence[:, None], c.threshold,
+                                   class_caps(n, self.prior, fraction))
+        else:  # the surest rows above the threshold, up to round/rounds of the pool
+            above = np.flatnonzero(confidence >= c.threshold)
+            rows = above[np.argsort(-confidence[above], kind="stable")][:math.ceil(n * fraction)]
+        self.targets = [sharpen_rows(t, c.temperature) if c.soft else one_hot_rows(t) for t in targets]
         self.selected = sorted(rows.tolist())
-        per_class = np.bincount(probs[rows].argmax(1), minlength=len(self.prior)) if len(rows) else np.zeros(len(self.prior))
-        summary = {"round": round_no, "pseudo_labels": len(rows), "pool": len(self.texts),
-                   "above_threshold": int((probs.max(1) >= c.threshold).sum()),
-                   "per_class": dict(zip(self.task.labels, map(int, per_class))),
-                   "mean_confidence": round(float(probs[rows].max(1).mean()), 4) if len(rows) else None}
+        summary = {"round": round_no, "pseudo_labels": len(rows), "pool": n,
+                   "above_threshold": int((confidence >= c.threshold).sum()),
+                   "mean_confidence": round(float(confidence[rows].mean()), 4) if len(rows) else None}
+        if classes is not None:
+            summary["per_class"] = dict(zip(self.task.labels, map(int, np.bincount(
+                classes[rows], minlength=len(self.task.labels)))))
         self.history.append(summary)
         return summary
 
     def unlabeled_loss(self, model, unlabeled, step):
-        rows = unlabeled.pop("pool_index").cpu()
+        rows = unlabeled.pop("pool_index").tolist()
         logits = model(**unlabeled).logits
-        return distillation_loss(logits, self.targets[rows].to(logits.device)), {"pseudo_labels": len(self.selected)}
+        return positionwise_distillation(logits, [self.targets[r] for r in rows]), {"pseudo_labels": len(self.selected)}
+
+
+def one_hot_rows(probs: torch.Tensor) -> torch.Tensor:
+    """Argmax as one-hot, per row; all-zero rows (no prediction there) stay zero."""
+    return torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).float() * (probs.sum(-1, keepdim=True) > 0)
+
+
+def sharpen_rows(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    scored = probs.sum(-1, keepdim=True) > 0
+    return torch.where(scored, sharpen(probs.clamp_min(1e-12), temperature), torch.zeros_like(probs))
 
 
 class _Rounds(TrainerCallback):

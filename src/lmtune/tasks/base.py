@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from ..config import StrictModel
@@ -127,6 +128,13 @@ class Task:
 
     def encode(self, examples) -> EncodedDataset:
         raise NotImplementedError
+
+    def soft_targets(self, model, pool: list) -> tuple[list[torch.Tensor], "np.ndarray", "np.ndarray | None"]:
+        """The model's predictions on the unlabeled pool, one per row of `encode(pool)`: its
+        probabilities ([C], or [L, C] with zero rows where no prediction is scored), its
+        confidence, and its predicted class (None when a row has no single class). Self-training
+        learns from these."""
+        raise NotImplementedError(f"{type(self).__name__} gives no predictions to learn from")
 
     def training_dataset(self, encoded: EncodedDataset) -> EncodedDataset:
         """The encoded training examples as the trainer draws them (generation: packed blocks)."""

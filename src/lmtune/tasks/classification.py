@@ -142,6 +142,12 @@ class Classification(Task):
             features.append(item)
         return features
 
+    def soft_targets(self, model, pool):
+        from ..evaluation.predict import predict_proba
+
+        probs = predict_proba(model, self.tokenizer, [ex.text for ex in pool], max_length=self.max_length, progress=False)
+        return list(torch.from_numpy(probs)), probs.max(1), probs.argmax(1)
+
     def collator(self):
         from transformers import DataCollatorWithPadding
 

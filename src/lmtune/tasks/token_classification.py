@@ -181,6 +181,31 @@ class TokenClassification(Task):
         return [[self.labels[best[i].get(w, (0, fallback))[1]] for w in range(len(ex.tokens))]
                 for i, ex in enumerate(examples)]
 
+    @torch.inference_mode()
+    def soft_targets(self, model, pool, batch_size: int = 64):
+        """Per window of the pool: tag probabilities at each word's first sub-token (zeros
+        elsewhere), and the window's confidence (the mean top probability over its words)."""
+        from transformers import DataCollatorWithPadding
+
+        from ..evaluation.predict import _device, length_batches
+
+        features, windows = self._windows([replace(ex, tags=None) for ex in pool])
+        collate, device = DataCollatorWithPadding(self.tokenizer), _device(model)
+        targets: list = [None] * len(features)
+        confidence = np.zeros(len(features))
+        model.eval()
+        for idx in length_batches([len(f["input_ids"]) for f in features], batch_size):
+            batch = collate([features[i] for i in idx])
+            probs = torch.softmax(model(**{k: v.to(device) for k, v in batch.items()}).logits.float(), -1).cpu()
+            for row, w in enumerate(idx):
+                word_ids = windows[w][1]
+                first = torch.tensor([wid is not None and (p == 0 or word_ids[p - 1] != wid)
+                                      for p, wid in enumerate(word_ids)])
+                target = probs[row, :len(word_ids)] * first.unsqueeze(-1)
+                targets[w] = target
+                confidence[w] = float(target.max(-1).values[first].mean()) if first.any() else 0.0
+        return targets, confidence, None
+
     def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
         predicted = self.predict_tags(model, [ex.tokens for ex in examples], batch_size=batch_size, progress=progress,
                                       desc=desc, precision=precision)

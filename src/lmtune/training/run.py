@@ -70,7 +70,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     t = cfg.training
     model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
                                                        head=task.head_modules(model), n_train=len(train_ds), log=log)
-    pool, unlabeled_ds = [ex.text for ex in data.unlabeled], None
+    pool, unlabeled_ds = data.unlabeled, None
     method.total_steps = optimizer_steps(cfg, len(train_ds))
     if method.needs_unlabeled:
         method.setup(model, source, pool, train_ds)

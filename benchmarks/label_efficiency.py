@@ -51,7 +51,8 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
         overrides = data_config(dataset, k, args.test_size, args.max_unlabeled) + [f"seed={seed}"]
         if k is None:  # the ceiling: every pool label, a few epochs
             overrides += [f"training.epochs={args.ceiling_epochs}"]
-        cfg = quickstart_config(k or 1, tmp, overrides + (METHOD_PRESETS.get(method, []) if method not in BASELINES else []))
+        cfg = quickstart_config(k or 1, tmp, overrides + (METHOD_PRESETS.get(method, []) + args.overrides
+                                                          if method not in BASELINES else []))
         if method in BASELINES:
             data = prepare_data(cfg.data, seed)
             fn = {"plain-trainer": lambda: _baselines.plain_trainer(
@@ -135,6 +136,8 @@ def main() -> None:
     parser.add_argument("--plain-epochs", type=float, default=3.0, help="the Trainer's default")
     parser.add_argument("--ceiling-epochs", type=float, default=4.0)
     parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="extra config override for the lmtune rows, e.g. --set method.align=false (repeatable)")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "label_efficiency.jsonl")
     parser.add_argument("--plot", type=Path, default=HERE / "label_efficiency.png")
     args = parser.parse_args()

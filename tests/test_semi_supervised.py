@@ -193,3 +193,19 @@ def test_bad_method_option_fails_before_training(toy_config):
     toy_config["method"] = {"name": "self-training", "treshold": 0.9}
     with pytest.raises(ConfigError, match="threshold"):
         validate_config(toy_config)
+
+
+def test_distribution_alignment_pulls_skewed_predictions_to_the_labeled_prior():
+    import torch
+
+    from lmtune.methods.consistency import Consistency
+
+    method = Consistency(Consistency.Config(align_momentum=0.0), task=None)
+    method.prior, method.running = torch.tensor([0.5, 0.5]), None
+    collapsed = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])  # all predicted class 0
+    aligned = method.aligned(collapsed)
+    assert torch.allclose(aligned.sum(-1), torch.ones(4))
+    assert aligned.mean(0)[1] > collapsed.mean(0)[1] and (aligned.argmax(-1) == 1).any()  # the minority class returns
+    balanced = torch.tensor([[0.9, 0.1], [0.1, 0.9]])
+    method.running = None
+    assert torch.allclose(method.aligned(balanced), balanced)  # a prediction already at the prior is left alone

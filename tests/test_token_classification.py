@@ -247,3 +247,12 @@ def test_consistency_is_refused_for_tokens(tiny_backbone, tmp_path):
 
     with pytest.raises(ConfigError, match="does not apply to task 'token-classification'"):
         ner_config(tiny_backbone, tmp_path, **{"method.name": "consistency"})
+
+
+def test_export_and_serve_say_they_take_classification_runs(tmp_path):
+    from lmtune.artifacts import RUN_FILE, require_classification, write_json
+    from lmtune.errors import ModelError
+
+    write_json(tmp_path / RUN_FILE, {"task": "token-classification"})
+    with pytest.raises(ModelError, match="lmtune serve handles classification runs"):
+        require_classification(tmp_path, "lmtune serve")

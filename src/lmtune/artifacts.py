@@ -124,6 +124,17 @@ class Run:
         return int(self.config.get("model", {}).get("max_length", 512))
 
 
+def require_classification(run_dir: str | Path, what: str) -> None:
+    """Stop early, with a clear message, where a command handles classification runs only."""
+    from .errors import ModelError
+
+    path = Path(run_dir) / RUN_FILE
+    task = read_json(path).get("task", "classification") if path.is_file() else "classification"
+    if task != "classification":
+        raise ModelError(f"{what} handles classification runs; {run_dir} is a {task} run",
+                         fix="use `lmtune predict` / `lmtune eval` for it (export and serving of other tasks are not built yet).")
+
+
 def load_run(run_dir: str | Path, device: str | None = None) -> Run:
     import transformers
     import yaml

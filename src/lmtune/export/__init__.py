@@ -42,10 +42,11 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
            check_texts: int = CHECK_TEXTS, log=lambda message: None) -> dict:
     """Write RUN_DIR's model in `fmt` to `out`, then score and time it next to the original on
     the run's own held-out texts; the comparison is saved as OUT/export.json and returned."""
-    from ..artifacts import load_run
+    from ..artifacts import load_run, require_classification
     from ..training.peft import is_peft
 
     exporter = EXPORTS.get(fmt)()
+    require_classification(run_dir, "lmtune export")
     run = load_run(run_dir)
     if run.info.get("export"):
         raise ModelError(f"{run_dir} is already an export ({run.info['export']['format']})",

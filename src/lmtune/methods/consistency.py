@@ -4,6 +4,9 @@ for the prediction on a noised view of it (an augmenter from the registry, and d
 - `uda` (Xie et al. 2020): sharpened soft targets, confidence mask, KL divergence.
 - `fixmatch` (Sohn et al. 2020): the weak view's argmax as a hard label for the strong view,
   kept above a high threshold.
+- `align` (distribution alignment, ReMixMatch, Berthelot et al. 2020): the clean predictions
+  are multiplied by (labeled class distribution / running mean of the model's predictions on
+  unlabeled text) and renormalised, so the pseudo labels cannot all drift to one class.
 Noised views are made once before training (`views` per text) and drawn at random after.
 """
 from __future__ import annotations
@@ -28,6 +31,8 @@ class ConsistencyConfig(SemiConfig):
     views: int = Field(2, ge=1, le=16, description="noised copies made of each unlabeled text")
     threshold: float | None = Field(None, ge=0, le=1, description="confidence mask; default 0.8 (uda), 0.95 (fixmatch)")
     temperature: float = Field(0.4, gt=0, le=1, description="sharpening of the uda targets")
+    align: bool = Field(False, description="distribution alignment of the clean predictions (against collapse)")
+    align_momentum: float = Field(0.99, ge=0, lt=1, description="of the running mean of the predictions")
 
 
 @register_method("consistency")
@@ -41,6 +46,19 @@ class Consistency(SemiSupervised):
     def threshold(self) -> float:
         c = self.config
         return c.threshold if c.threshold is not None else (0.95 if c.mode == "fixmatch" else 0.8)
+
+    def setup(self, model, source, pool, train_dataset):
+        labels = torch.tensor([f["labels"] for f in train_dataset.features])
+        self.prior = torch.bincount(labels, minlength=len(self.task.labels)).float() / len(labels)
+        self.running = None  # mean prediction on unlabeled text, updated every step
+
+    def aligned(self, probs: torch.Tensor) -> torch.Tensor:
+        """probs x prior / running mean of probs, renormalised (distribution alignment)."""
+        mean = probs.mean(0).detach()
+        m = self.config.align_momentum
+        self.running = mean if self.running is None else m * self.running.to(mean.device) + (1 - m) * mean
+        out = probs * (self.prior.to(probs.device) / self.running.clamp_min(1e-6))
+        return out / out.sum(-1, keepdim=True)
 
     def unlabeled_dataset(self, pool):
         from ..data.augment import augment_texts, build_augmenter
@@ -67,6 +85,8 @@ class Consistency(SemiSupervised):
         with torch.no_grad():
             probs = torch.softmax(model(**clean).logits.float(), dim=-1)
         model.train(was_training)
+        if self.config.align:
+            probs = self.aligned(probs)
         mask = confidence_mask(probs, self.threshold)
         targets = (torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).float()
                    if self.config.mode == "fixmatch" else sharpen(probs, self.config.temperature))

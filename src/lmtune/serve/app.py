@@ -100,10 +100,11 @@ class BodyLimit:
 
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
     from ..api import prediction_records
-    from ..artifacts import load_run
+    from ..artifacts import load_run, require_classification
     from ..evaluation.inference import plan_inference
     from ..evaluation.predict import predict_proba
 
+    require_classification(run_dir, "lmtune serve")
     settings = settings or ServeSettings()
     registry = CollectorRegistry()  # per app: two apps in one process (tests) do not share counts
     requests_total = Counter("lmtune_requests_total", "HTTP requests", ["path", "status"], registry=registry)

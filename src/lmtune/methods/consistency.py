@@ -31,7 +31,10 @@ class ConsistencyConfig(SemiConfig):
     views: int = Field(2, ge=1, le=16, description="noised copies made of each unlabeled text")
     threshold: float | None = Field(None, ge=0, le=1, description="confidence mask; default 0.8 (uda), 0.95 (fixmatch)")
     temperature: float = Field(0.4, gt=0, le=1, description="sharpening of the uda targets")
-    align: bool = Field(False, description="distribution alignment of the clean predictions (against collapse)")
+    # a memorised labeled set makes the model sure of every unlabeled text, and those sure, wrong
+    # pseudo labels collapse it to one class (BENCHMARKS.md); annealing the labeled loss stops that
+    tsa: Literal["none", "linear", "exp", "log"] = "exp"
+    align: bool = Field(True, description="distribution alignment of the clean predictions (against collapse)")
     align_momentum: float = Field(0.99, ge=0, lt=1, description="of the running mean of the predictions")
 
 

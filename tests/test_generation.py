@@ -106,6 +106,12 @@ def test_truncation_cuts_the_prompt_start_first_and_counts_every_cut(tiny_gpt2):
     t.encode([ex("good", " ".join(WORDS[:12]))])
     assert t.truncated == {"prompt": 1, "response": 1}
     assert any("response of 13 tokens cut to 7" in w for w in t.warnings)
+    assert [w for w in t.warnings if "of 1 prompts" in w] == [
+        "1 of 1 prompts lost their start and 0 responses were cut to fit model.max_length=8",
+        "0 of 1 prompts lost their start and 1 responses were cut to fit model.max_length=8"]
+    t.response_loss(__import__("transformers").AutoModelForCausalLM.from_pretrained(tiny_gpt2),
+                    [ex(long_prompt, "good bad")], batch_size=4, progress=False, desc="dev")
+    assert t.truncated == {"prompt": 1, "response": 1}  # scoring an encoded split again counts nothing twice
 
 
 def test_packing_joins_whole_examples_up_to_max_length(tiny_gpt2):

@@ -115,14 +115,18 @@ class Generation(Task):
     def prompt_ids(self, example: PromptExample) -> list[int]:
         return self.tokenizer(self.render(example)[0], add_special_tokens=not self.chat)["input_ids"]
 
-    def encode(self, examples) -> EncodedDataset:
-        features = [self._feature(ex) for ex in examples]
-        if self.truncated["prompt"] or self.truncated["response"]:
-            self.warnings.append(f"{self.truncated['prompt']} prompts lost their start and {self.truncated['response']} "
-                                 f"responses were cut to fit model.max_length={self.max_length} (so far this run)")
+    def encode(self, examples, count: bool = True) -> EncodedDataset:
+        """Features of the examples; `count`: add the cuts to the run's counts and warnings (off
+        for re-encoding an already counted split)."""
+        before = dict(self.truncated)
+        features = [self._feature(ex, count) for ex in examples]
+        prompts, responses = (self.truncated[k] - before[k] for k in ("prompt", "response"))
+        if prompts or responses:
+            self.warnings.append(f"{prompts} of {len(examples)} prompts lost their start and {responses} responses "
+                                 f"were cut to fit model.max_length={self.max_length}")
         return EncodedDataset(features)
 
-    def _feature(self, example: PromptExample) -> dict:
+    def _feature(self, example: PromptExample, count: bool = True) -> dict:
         prompt_text, response_text = self.render(example)
         prompt = self.tokenizer(prompt_text, add_special_tokens=not self.chat)["input_ids"]
         response = self.tokenizer(response_text, add_special_tokens=False)["input_ids"]
@@ -130,13 +134,13 @@ class Generation(Task):
             response = response + [self.tokenizer.eos_token_id]
         room = self.max_length - len(response)
         if room < 1:  # the response alone does not fit: keep one prompt token and cut the response's end
-            self.truncated["response"] += 1
-            if self.truncated["response"] == 1:
+            self.truncated["response"] += count
+            if count and self.truncated["response"] == 1:
                 self.warnings.append(f"{example.source}: response of {len(response)} tokens cut to "
                                      f"{self.max_length - 1} (model.max_length)")
             prompt, response = prompt[-1:], response[:self.max_length - 1]
         elif len(prompt) > room:
-            self.truncated["prompt"] += 1
+            self.truncated["prompt"] += count
             prompt = prompt[-room:]  # the end of the prompt sits next to the answer: keep it
         ids = prompt + response
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [IGNORE] * len(prompt) + response}
@@ -183,7 +187,7 @@ class Generation(Task):
         collate, device = self.collator(), _device(model)
         total, count = 0.0, 0
         model.eval()
-        features = self.encode(examples).by_length().features
+        features = self.encode(examples, count=False).by_length().features  # counted when first encoded
         for start in tqdm(range(0, len(features), batch_size), desc=f"{desc} (loss)", disable=not progress):
             batch = {k: v.to(device) for k, v in collate(features[start:start + batch_size]).items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()

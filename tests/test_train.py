@@ -190,3 +190,19 @@ def test_encoding_is_cached_by_content(tiny_backbone, monkeypatch, tmp_path):
     monkeypatch.setenv("LMTUNE_CACHE_DIR", "off")
     task.encode(examples)
     assert len(calls) == 4 and len(list((tmp_path / "cache").glob("*.pkl"))) == 3
+
+
+def test_many_tiny_epochs_are_evaluated_every_kth_epoch(toy_config, tmp_path):
+    """60 epochs of 1 step (8 examples, batch 16): dev scored at most 20 times, on epoch ends."""
+    from lmtune.training.common import MAX_EVALUATIONS
+
+    toy_config["data"]["labels_per_class"] = 4
+    toy_config["training"].update(epochs=60, early_stopping_patience=None, keep_checkpoints=True)
+    messages = []
+    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    last = max((result.run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    state = json.loads((last / "trainer_state.json").read_text())
+    evals = [e["step"] for e in state["log_history"] if "eval_loss" in e]
+    assert len(evals) == MAX_EVALUATIONS and evals == list(range(3, 61, 3))  # every 3rd epoch
+    assert any("checkpoints every 3 epochs (3 steps), at most 20" in m for m in messages)
+    assert result.metrics["best_checkpoint"].endswith(tuple(f"checkpoint-{s}" for s in evals))

@@ -78,7 +78,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate, weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
         lr_scheduler_type="linear", warmup_steps=math.ceil(total_steps * t.warmup),
-        eval_strategy="epoch" if select else "no", save_strategy="epoch",
+        **checkpoint_schedule(cfg, n_train, bool(select), log),
         save_total_limit=t.save_total_limit, load_best_model_at_end=bool(select),
         metric_for_best_model=select[0] if select else None, greater_is_better=select[1] if select else None,
         logging_steps=t.logging_steps, report_to=["tensorboard"],
@@ -95,12 +95,33 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     return args, callbacks, precision
 
 
-def optimizer_steps(cfg: RunConfig, n_train: int) -> int:
-    """Optimizer steps the run will take (warmup and AdaLoRA's budget schedule need it)."""
+def steps_per_epoch(cfg: RunConfig, n_train: int) -> int:
     t = cfg.training
     # batch_size is per process: with N processes an optimizer step sees N x batch_size examples
-    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps * world_size()))
-    return t.max_steps or math.ceil(steps_per_epoch * t.epochs)
+    return math.ceil(n_train / (t.batch_size * t.gradient_accumulation_steps * world_size()))
+
+
+def optimizer_steps(cfg: RunConfig, n_train: int) -> int:
+    """Optimizer steps the run will take (warmup and AdaLoRA's budget schedule need it)."""
+    return cfg.training.max_steps or math.ceil(steps_per_epoch(cfg, n_train) * cfg.training.epochs)
+
+
+MAX_EVALUATIONS = 20
+
+
+def checkpoint_schedule(cfg: RunConfig, n_train: int, evaluate: bool, log) -> dict:
+    """Evaluate (when there is a dev set) and checkpoint at the end of every epoch, or of every
+    k-th epoch when a run has more than MAX_EVALUATIONS epochs: a few labeled examples make
+    epochs of a step or two, and scoring the dev set after each would cost more than training."""
+    per_epoch = steps_per_epoch(cfg, n_train)
+    epochs = optimizer_steps(cfg, n_train) / per_epoch
+    if epochs <= MAX_EVALUATIONS:
+        return {"eval_strategy": "epoch" if evaluate else "no", "save_strategy": "epoch"}
+    every = math.ceil(epochs / MAX_EVALUATIONS)
+    log(f"{epochs:.0f} epochs of {per_epoch} steps: {'dev evaluation and ' if evaluate else ''}checkpoints every "
+        f"{every} epochs ({every * per_epoch} steps), at most {MAX_EVALUATIONS} in all")
+    return {"eval_strategy": "steps" if evaluate else "no", "eval_steps": every * per_epoch,
+            "save_strategy": "steps", "save_steps": every * per_epoch}
 
 
 def make_trainable(model, cfg: RunConfig, *, task_type: str | None, head: list[str], n_train: int, log

@@ -59,6 +59,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     if fresh:
         log(f"newly initialised weights (not in the backbone): {', '.join(fresh)}")
     train_ds = task.encode(data.train)
+    train_set = task.training_dataset(train_ds)  # what the trainer draws (generation may pack examples)
     dev_ds = task.encode(data.dev).by_length() if data.dev else None
     for warning in task.warnings:
         log(f"warning: {warning}")
@@ -69,9 +70,9 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
 
     t = cfg.training
     model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
-                                                       head=task.head_modules(model), n_train=len(train_ds), log=log)
+                                                       head=task.head_modules(model), n_train=len(train_set), log=log)
     pool, unlabeled_ds = data.unlabeled, None
-    method.total_steps = optimizer_steps(cfg, len(train_ds))
+    method.total_steps = optimizer_steps(cfg, len(train_set))
     if method.needs_unlabeled:
         method.setup(model, source, pool, train_ds)
         if method.draws_unlabeled:
@@ -83,11 +84,11 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
         select = None  # checkpoints of different epochs have different ranks: none can be loaded into the last
         log("AdaLoRA prunes ranks while it trains, so the last epoch is kept: no best-epoch selection or early "
             "stopping (the dev set is still scored at the end)")
-    args, stoppers, precision = training_arguments(cfg, run_dir, len(train_ds), select=select, progress=progress, log=log)
+    args, stoppers, precision = training_arguments(cfg, run_dir, len(train_set), select=select, progress=progress, log=log)
     run_info = start_records(cfg, run_dir, data.summary(), precision, labels=data.labels, method=cfg.method.name,
                              newly_initialised=fresh, **trainable)
     tensorboard_dir(run_dir)
-    trainer = MethodTrainer(model=model, args=args, train_dataset=task.training_dataset(train_ds), eval_dataset=dev_ds,
+    trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=dev_ds,
                             data_collator=task.collator(), processing_class=tokenizer,
                             compute_metrics=task.compute_metrics if select and task.needs_predictions else None,
                             callbacks=list(callbacks) + stoppers + extra_callbacks + method.callbacks(), method=method,

@@ -1,6 +1,7 @@
 """Python API behind the CLI: evaluate and predict with a finished run."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from . import artifacts as art
@@ -9,9 +10,7 @@ from .data import read_examples
 from .data.augment import augment_texts, build_augmenter
 from .errors import DataError
 from .evaluation.inference import plan_inference
-from .evaluation.predict import predict_proba
-from .evaluation.report import save_confusion_png, score_predictions
-from .tasks.classification import prediction_records  # noqa: F401  (the serving app's records)
+from .evaluation.report import save_confusion_png
 
 
 def _run(run: str | Path | Run) -> Run:
@@ -48,9 +47,9 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
     augmenters = [build_augmenter(name, rate=perturb_rate) for name in perturb]  # unknown names fail first
 
     def score(texts: list[str], desc: str) -> dict:
-        probs = predict_proba(plan.model, run.tokenizer, texts, max_length=run.max_length, batch_size=batch_size,
-                              progress=progress, desc=desc, precision=plan.precision)
-        return score_predictions(probs, result.examples, run.labels)
+        examples = [replace(ex, text=text) for ex, text in zip(result.examples, texts)]
+        return task.evaluate(plan.model, examples, batch_size=batch_size, progress=progress, desc=desc,
+                             precision=plan.precision)
 
     texts = [ex.text for ex in result.examples]
     metrics = score(texts, "evaluate")

@@ -99,10 +99,9 @@ class BodyLimit:
 
 
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
-    from ..api import prediction_records
+    from ..api import task_of
     from ..artifacts import load_run, require_classification
     from ..evaluation.inference import plan_inference
-    from ..evaluation.predict import predict_proba
 
     require_classification(run_dir, "lmtune serve")
     settings = settings or ServeSettings()
@@ -122,10 +121,11 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
         plan = plan_inference(run.model, run.info, settings.quantize)
         version = run.info.get("finished") or "unknown"
 
+        task = task_of(run)
+
         def predict(texts: list[str]) -> list[dict]:
-            probs = predict_proba(plan.model, run.tokenizer, texts, max_length=run.max_length,
-                                  batch_size=settings.max_batch, progress=False, precision=plan.precision)
-            return prediction_records(run.labels, probs)
+            return task.predict(plan.model, texts, batch_size=settings.max_batch, progress=False,
+                                precision=plan.precision)
 
         state.update(run=run, version=version, inference=plan.description,
                      batcher=MicroBatcher(predict, settings.max_batch, settings.max_wait_ms / 1000, batch_sizes.observe))

@@ -51,7 +51,6 @@ class Task:
     auto_model: ClassVar[str] = "AutoModel"
     peft_task_type: ClassVar[str | None] = None  # peft's TaskType for this head (SEQ_CLS, TOKEN_CLS, ...)
     stratified: ClassVar[bool] = False  # splits keep the class proportions (one label per example)
-    needs_predictions: ClassVar[bool] = True  # compute_metrics reads the dev predictions
 
     def __init__(self, labels: list[str], tokenizer, max_length: int, options: dict | StrictModel | None = None):
         self.labels = labels
@@ -144,6 +143,8 @@ class Task:
         raise NotImplementedError
 
     def compute_metrics(self, eval_pred) -> dict[str, float]:
+        """Selection metrics from the Trainer's dev predictions (a task that selects on the dev
+        loss alone sets this to None: no predictions are gathered)."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- after training

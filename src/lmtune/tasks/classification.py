@@ -70,12 +70,17 @@ class Classification(Task):
         init_head_from_prototypes(model, train_dataset, self.collator())
         return "classifier head initialised from the class means of the labeled examples"
 
-    def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
+    def proba(self, model, texts: list[str], **options):
+        """Class probabilities per text (options: batch_size, progress, desc, precision)."""
         from ..evaluation.predict import predict_proba
+
+        return predict_proba(model, self.tokenizer, texts, max_length=self.max_length, **options)
+
+    def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
         from ..evaluation.report import score_predictions
 
-        probs = predict_proba(model, self.tokenizer, [ex.text for ex in examples], max_length=self.max_length,
-                              batch_size=batch_size, progress=progress, desc=desc, precision=precision)
+        probs = self.proba(model, [ex.text for ex in examples], batch_size=batch_size, progress=progress, desc=desc,
+                           precision=precision)
         return score_predictions(probs, examples, self.labels)
 
     def score_held_out(self, model, data, cfg, precision, progress, log, run_dir):
@@ -83,7 +88,6 @@ class Classification(Task):
         inference may be used by default (checked against the fp32 predictions on the test, else
         dev, texts)."""
         from ..evaluation.inference import check_int8
-        from ..evaluation.predict import predict_proba
         from ..evaluation.report import save_confusion_png, score_predictions
 
         metrics, extra = {}, {}
@@ -92,9 +96,8 @@ class Classification(Task):
                 continue
             texts = [ex.text for ex in examples]
             started = time.perf_counter()
-            probs = predict_proba(model, self.tokenizer, texts, max_length=self.max_length,
-                                  batch_size=cfg.training.eval_batch_size, progress=progress, desc=f"evaluate {split}",
-                                  precision=precision.precision)
+            probs = self.proba(model, texts, batch_size=cfg.training.eval_batch_size, progress=progress,
+                               desc=f"evaluate {split}", precision=precision.precision)
             seconds = time.perf_counter() - started
             metrics[split] = score_predictions(probs, examples, self.labels)
             if split == data.held_out_split and precision.device == "cpu" and precision.precision == "fp32":
@@ -120,10 +123,7 @@ class Classification(Task):
 
     def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
         """Label, its score and every class probability per text."""
-        from ..evaluation.predict import predict_proba
-
-        probs = predict_proba(model, self.tokenizer, list(inputs), max_length=self.max_length, batch_size=batch_size,
-                              progress=progress, precision=precision)
+        probs = self.proba(model, list(inputs), batch_size=batch_size, progress=progress, precision=precision)
         return prediction_records(self.labels, probs)
 
     def encode(self, examples) -> EncodedDataset:
@@ -143,9 +143,7 @@ class Classification(Task):
         return features
 
     def soft_targets(self, model, pool):
-        from ..evaluation.predict import predict_proba
-
-        probs = predict_proba(model, self.tokenizer, [ex.text for ex in pool], max_length=self.max_length, progress=False)
+        probs = self.proba(model, [ex.text for ex in pool], progress=False)
         return list(torch.from_numpy(probs)), probs.max(1), probs.argmax(1)
 
     def collator(self):

@@ -59,10 +59,12 @@ class Generation(Task):
     exact match and token F1."""
 
     Config = GenerationOptions
-    metrics = {"loss": False, "perplexity": False, "exact_match": True, "token_f1": True}
+    # the Trainer's dev pass keeps the loss only (logits over the vocabulary are huge): the one
+    # selection metric. Perplexity, exact match and token F1 are scored on dev/test after training.
+    metrics = {"loss": False}
+    compute_metrics = None
     auto_model = "AutoModelForCausalLM"
     peft_task_type = "CAUSAL_LM"
-    needs_predictions = False  # the Trainer's dev pass keeps the loss only (logits over the vocabulary are huge)
 
     def __init__(self, labels, tokenizer, max_length, options=None):
         super().__init__(labels, tokenizer, max_length, options)
@@ -113,7 +115,11 @@ class Generation(Task):
         return prompt + "### Assistant:\n", example.response or ""
 
     def prompt_ids(self, example: PromptExample) -> list[int]:
-        return self.tokenizer(self.render(example)[0], add_special_tokens=not self.chat)["input_ids"]
+        return self._prompt_tokens(self.render(example)[0])
+
+    def _prompt_tokens(self, text: str) -> list[int]:
+        # a chat template writes its own special tokens; the simple template takes the tokenizer's (a BOS)
+        return self.tokenizer(text, add_special_tokens=not self.chat)["input_ids"]
 
     def encode(self, examples, count: bool = True) -> EncodedDataset:
         """Features of the examples; `count`: add the cuts to the run's counts and warnings (off
@@ -128,7 +134,7 @@ class Generation(Task):
 
     def _feature(self, example: PromptExample, count: bool = True) -> dict:
         prompt_text, response_text = self.render(example)
-        prompt = self.tokenizer(prompt_text, add_special_tokens=not self.chat)["input_ids"]
+        prompt = self._prompt_tokens(prompt_text)
         response = self.tokenizer(response_text, add_special_tokens=False)["input_ids"]
         if not self.chat:
             response = response + [self.tokenizer.eos_token_id]
@@ -163,9 +169,6 @@ class Generation(Task):
 
         return DataCollatorForSeq2Seq(self.tokenizer, label_pad_token_id=IGNORE, padding=True)
 
-    def compute_metrics(self, eval_pred) -> dict[str, float]:
-        return {}
-
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         from transformers import AutoModelForCausalLM
 
@@ -173,9 +176,6 @@ class Generation(Task):
         if model.config.pad_token_id is None:
             model.config.pad_token_id = self.tokenizer.pad_token_id
         return model, []
-
-    def head_modules(self, model) -> list[str]:
-        return []  # the LM head is the backbone's own
 
     # ---------------------------------------------------------------- evaluation and generation
 

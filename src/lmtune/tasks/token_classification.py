@@ -113,12 +113,10 @@ class TokenClassification(Task):
             item = {k: enc[k][w] for k in enc.keys() if k != "overflow_to_sample_mapping"}
             tags = examples[example_index].tags
             if tags is not None:
-                labels = []
-                for position, word in enumerate(word_ids):
-                    first = word is not None and (position == 0 or word_ids[position - 1] != word)
-                    keep = word is not None and (first or self.options.label_subtokens == "all")
-                    labels.append(tag_id.get(tags[word], IGNORE) if keep else IGNORE)  # unseen tag: no loss
-                item["labels"] = labels
+                keep = first_subtokens(word_ids) if self.options.label_subtokens == "first" else \
+                    [word is not None for word in word_ids]
+                item["labels"] = [tag_id.get(tags[word], IGNORE) if k else IGNORE  # unseen tag: no loss
+                                  for word, k in zip(word_ids, keep)]
             features.append(item)
             windows.append((example_index, word_ids))
         return features, windows
@@ -147,64 +145,55 @@ class TokenClassification(Task):
     # ---------------------------------------------------------------- word-level prediction
 
     @torch.inference_mode()
-    def predict_tags(self, model, token_lists: list[tuple[str, ...]], *, batch_size: int = 64, progress: bool = False,
-                     desc: str = "predict", precision: str = "fp32") -> list[list[str]]:
-        """One tag per word of each token list."""
+    def _window_probs(self, model, examples, *, batch_size: int = 64, progress: bool = False, desc: str = "predict",
+                      precision: str = "fp32"):
+        """Yields (window index, (example index, word ids), tag probabilities per position) for
+        every window of the examples."""
         from transformers import DataCollatorWithPadding
 
         from ..evaluation.predict import _device, length_batches
 
-        examples = [TokenExample(tuple(tokens)) for tokens in token_lists]
-        features, windows = self._windows(examples)
+        features, windows = self._windows([replace(ex, tags=None) for ex in examples])
         collate, device = DataCollatorWithPadding(self.tokenizer), _device(model)
-        best: list[dict[int, tuple[int, int]]] = [{} for _ in examples]  # word -> (margin, tag id)
         model.eval()
         with tqdm(total=len(features), desc=desc, unit="window", disable=not progress) as bar:
             for idx in length_batches([len(f["input_ids"]) for f in features], batch_size):
                 batch = collate([features[i] for i in idx])
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                     logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-                tags = logits.float().argmax(-1).cpu().numpy()
+                probs = torch.softmax(logits.float(), -1).cpu()
                 for row, w in enumerate(idx):
-                    example_index, word_ids = windows[w]
-                    content = [p for p, wid in enumerate(word_ids) if wid is not None]
-                    lo, hi = content[0], content[-1]
-                    for position in content:
-                        word = word_ids[position]
-                        if position > lo and word_ids[position - 1] == word:
-                            continue  # not this word's first sub-token in this window
-                        margin = min(position - lo, hi - position)
-                        if margin >= best[example_index].get(word, (-1, 0))[0]:
-                            best[example_index][word] = (margin, int(tags[row, position]))
+                    yield w, windows[w], probs[row, :len(windows[w][1])]
                 bar.update(len(idx))
+
+    def predict_tags(self, model, token_lists: list[tuple[str, ...]], *, batch_size: int = 64, progress: bool = False,
+                     desc: str = "predict", precision: str = "fp32") -> list[list[str]]:
+        """One tag per word of each token list."""
+        examples = [TokenExample(tuple(tokens)) for tokens in token_lists]
+        best: list[dict[int, tuple[int, int]]] = [{} for _ in examples]  # word -> (margin, tag id)
+        for _, (example_index, word_ids), probs in self._window_probs(
+                model, examples, batch_size=batch_size, progress=progress, desc=desc, precision=precision):
+            tags = probs.argmax(-1).tolist()
+            content = [p for p, wid in enumerate(word_ids) if wid is not None]
+            lo, hi = content[0], content[-1]
+            for position in np.flatnonzero(first_subtokens(word_ids)):
+                word, margin = word_ids[position], min(position - lo, hi - position)
+                if margin >= best[example_index].get(word, (-1, 0))[0]:
+                    best[example_index][word] = (margin, tags[position])
         fallback = self.labels.index("O") if "O" in self.labels else 0  # a word with no sub-token at all
         return [[self.labels[best[i].get(w, (0, fallback))[1]] for w in range(len(ex.tokens))]
                 for i, ex in enumerate(examples)]
 
-    @torch.inference_mode()
     def soft_targets(self, model, pool, batch_size: int = 64):
         """Per window of the pool: tag probabilities at each word's first sub-token (zeros
         elsewhere), and the window's confidence (the mean top probability over its words)."""
-        from transformers import DataCollatorWithPadding
-
-        from ..evaluation.predict import _device, length_batches
-
-        features, windows = self._windows([replace(ex, tags=None) for ex in pool])
-        collate, device = DataCollatorWithPadding(self.tokenizer), _device(model)
-        targets: list = [None] * len(features)
-        confidence = np.zeros(len(features))
-        model.eval()
-        for idx in length_batches([len(f["input_ids"]) for f in features], batch_size):
-            batch = collate([features[i] for i in idx])
-            probs = torch.softmax(model(**{k: v.to(device) for k, v in batch.items()}).logits.float(), -1).cpu()
-            for row, w in enumerate(idx):
-                word_ids = windows[w][1]
-                first = torch.tensor([wid is not None and (p == 0 or word_ids[p - 1] != wid)
-                                      for p, wid in enumerate(word_ids)])
-                target = probs[row, :len(word_ids)] * first.unsqueeze(-1)
-                targets[w] = target
-                confidence[w] = float(target.max(-1).values[first].mean()) if first.any() else 0.0
-        return targets, confidence, None
+        targets, confidence = {}, {}  # by window: batches come shortest first
+        for w, (_, word_ids), probs in self._window_probs(model, pool, batch_size=batch_size):
+            first = torch.tensor(first_subtokens(word_ids))
+            targets[w] = probs * first.unsqueeze(-1)
+            confidence[w] = float(probs.max(-1).values[first].mean()) if first.any() else 0.0
+        order = sorted(targets)
+        return [targets[w] for w in order], np.array([confidence[w] for w in order]), None
 
     def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
         predicted = self.predict_tags(model, [ex.tokens for ex in examples], batch_size=batch_size, progress=progress,
@@ -275,6 +264,12 @@ class TokenClassification(Task):
                             "tokens": [{"token": w, "start": s, "end": e, "tag": t}
                                        for w, (s, e), t in zip(words[i], offsets[i], sentence_tags)]})
         return records
+
+
+def first_subtokens(word_ids: list[int | None]) -> list[bool]:
+    """The positions that carry a word's tag: each word's first sub-token in the window (a word
+    cut by the window's start counts from the window's first token)."""
+    return [word is not None and (p == 0 or word_ids[p - 1] != word) for p, word in enumerate(word_ids)]
 
 
 def spans(tags: list[str], scheme: str) -> list[tuple[str, int, int]]:

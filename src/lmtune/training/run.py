@@ -90,7 +90,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     tensorboard_dir(run_dir)
     trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=dev_ds,
                             data_collator=task.collator(), processing_class=tokenizer,
-                            compute_metrics=task.compute_metrics if select and task.needs_predictions else None,
+                            compute_metrics=task.compute_metrics if select else None,
                             callbacks=list(callbacks) + stoppers + extra_callbacks + method.callbacks(), method=method,
                             layer_lr_decay=t.layer_lr_decay, unlabeled=unlabeled_ds)
     speed = fit(trainer, run_dir, resume, progress, log)

@@ -123,5 +123,6 @@ def run(train_rows, unlabeled, test, method: str, n: int, args) -> tuple[dict, f
         result = train(cfg, progress=False, log=lambda m: None)
         return result.metrics["test"], time.perf_counter() - started
 
+
 if __name__ == "__main__":
     main()

@@ -107,10 +107,10 @@ def test_self_training_rounds_are_recorded_and_obey_the_threshold(toy_config):
 
 def test_select_balanced_keeps_the_most_confident_above_threshold_within_caps():
     probs = np.array([[0.95, 0.05], [0.9, 0.1], [0.8, 0.2], [0.55, 0.45], [0.3, 0.7], [0.1, 0.9], [0.4, 0.6]])
-    rows = select_balanced(probs, threshold=0.7, per_class=[2, 5])
+    rows = select_balanced(probs.argmax(1), probs.max(1), threshold=0.7, per_class=[2, 5])
     assert rows.tolist() == [0, 1, 5, 4]  # class 0: capped at its 2 surest; class 1: 0.6 is below 0.7
     assert (probs[rows].max(1) >= 0.7).all()
-    assert select_balanced(probs, threshold=0.99, per_class=[5, 5]).size == 0
+    assert select_balanced(probs.argmax(1), probs.max(1), threshold=0.99, per_class=[5, 5]).size == 0
     assert class_caps(100, [0.25, 0.75], 0.5) == [13, 38]
 
 

@@ -6,7 +6,6 @@ and E-X (the last word). `plain` tags carry no span structure (part-of-speech ta
 from __future__ import annotations
 
 PREFIXES = {"bio": ("B", "I"), "bioes": ("B", "I", "E", "S")}
-SCHEMES = ("auto", "bio", "bioes", "plain")
 
 
 def detect_scheme(tags: set[str]) -> str:
@@ -31,22 +30,21 @@ def transition_problems(tags: tuple[str, ...] | list[str], scheme: str) -> list[
     """Broken spans under strict BIO/BIOES: I-X (or E-X) not preceded by B-X or I-X of the same type."""
     if scheme == "plain":
         return []
-    problems, previous = [], "O"
-    for i, tag in enumerate(tags):
-        if tag[:2] in ("I-", "E-"):
-            kind = tag[2:]
-            if previous == "O" or previous[2:] != kind or previous[0] not in "BI":
-                problems.append(f"word {i + 1}: {tag} follows {previous} (a span must start with B-{kind})")
-        previous = tag
-    return problems
+    return [f"word {i + 1}: {tag} follows {previous} (a span must start with B-{tag[2:]})"
+            for i, (previous, tag) in enumerate(zip(["O", *tags], tags)) if _continues_nothing(tag, previous)]
 
 
-def repair(tags: list[str], scheme: str) -> list[str]:
+def repair(tags: list[str]) -> list[str]:
     """The usual lenient reading (seqeval's default): a span that starts with I-X (or E-X) starts there."""
     out, previous = [], "O"
     for tag in tags:
-        if tag[:2] in ("I-", "E-") and (previous == "O" or previous[2:] != tag[2:] or previous[0] not in "BI"):
+        if _continues_nothing(tag, previous):
             tag = ("B-" if tag[0] == "I" else "S-") + tag[2:]
         out.append(tag)
         previous = tag
     return out
+
+
+def _continues_nothing(tag: str, previous: str) -> bool:
+    """An I-X or E-X whose previous tag is not a B-X or I-X of the same type."""
+    return tag[:2] in ("I-", "E-") and (previous == "O" or previous[2:] != tag[2:] or previous[0] not in "BI")

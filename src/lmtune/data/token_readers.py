@@ -53,7 +53,7 @@ def read_token_examples(path: str | Path, *, fmt: str = "auto", tokens_column: s
                                     fix="correct the tag, or set task_options.invalid_spans to warn (keep it) or "
                                         "repair (read it as the start of a span).")
                 if invalid_spans == "repair":
-                    tags = repair(list(tags), result.scheme)
+                    tags = repair(list(tags))
                 result.warnings.append(f"{where}: {broken[0]}" + (f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""))
             tags = tuple(tags)
         result.examples.append(TokenExample(tuple(tokens), tags, f"{path.name}:{line}"))

@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from . import register_method
-from .pseudo_labels import confidence_mask, sharpen, distillation_loss
+from .pseudo_labels import confidence_mask, distillation_loss, label_prior, sharpen
 from .semi import SemiConfig, SemiSupervised
 
 AUG = "aug_"  # prefix of the noised view's features in an unlabeled batch
@@ -51,8 +51,7 @@ class Consistency(SemiSupervised):
         return c.threshold if c.threshold is not None else (0.95 if c.mode == "fixmatch" else 0.8)
 
     def setup(self, model, source, pool, train_dataset):
-        labels = torch.tensor([f["labels"] for f in train_dataset.features])
-        self.prior = torch.bincount(labels, minlength=len(self.task.labels)).float() / len(labels)
+        self.prior = torch.tensor(label_prior(train_dataset, len(self.task.labels)))
         self.running = None  # mean prediction on unlabeled text, updated every step
 
     def aligned(self, probs: torch.Tensor) -> torch.Tensor:

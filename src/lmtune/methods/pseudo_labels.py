@@ -23,17 +23,25 @@ def confidence_mask(probs: torch.Tensor, threshold: float) -> torch.Tensor:
     return (probs.max(-1).values >= threshold).float()
 
 
-def select_balanced(probs: np.ndarray, threshold: float, per_class: list[int]) -> np.ndarray:
+def select_balanced(predicted: np.ndarray, confidence: np.ndarray, threshold: float, per_class: list[int]
+                    ) -> np.ndarray:
     """Pool rows to pseudo-label: for each class c, at most per_class[c] rows predicted as c with
     confidence >= threshold, the most confident first. Returns row indices, most confident first
     within each class."""
-    predicted, confidence = probs.argmax(1), probs.max(1)
     chosen = []
     for c, cap in enumerate(per_class):
         rows = np.flatnonzero((predicted == c) & (confidence >= threshold))
         rows = rows[np.argsort(-confidence[rows], kind="stable")][:cap]
         chosen.append(rows)
     return np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
+
+
+def label_prior(train_dataset, n_labels: int) -> list[float] | None:
+    """Class shares of the labeled examples; None when an example has no single class (tagged words)."""
+    labels = [f["labels"] for f in train_dataset.features]
+    if not labels or not isinstance(labels[0], int):
+        return None
+    return (np.bincount(labels, minlength=n_labels) / len(labels)).tolist()
 
 
 def class_caps(n_pool: int, prior: list[float], fraction: float) -> list[int]:

@@ -17,7 +17,7 @@ from pydantic import Field
 from transformers import TrainerCallback
 
 from . import register_method
-from .pseudo_labels import EMATeacher, class_caps, positionwise_distillation, select_balanced, sharpen
+from .pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
 from .semi import SemiConfig, SemiSupervised
 
 
@@ -43,10 +43,7 @@ class SelfTraining(SemiSupervised):
     def setup(self, model, source, pool, train_dataset):
         self.pool = pool
         self.teacher = EMATeacher(model, self.config.ema_decay) if self.config.teacher == "ema" else None
-        labels = [f["labels"] for f in train_dataset.features]
-        # class balance needs one class per example; token tags are selected by confidence alone
-        self.prior = (np.bincount(labels, minlength=len(self.task.labels)) / len(labels)).tolist() \
-            if labels and isinstance(labels[0], int) else None
+        self.prior = label_prior(train_dataset, len(self.task.labels))  # None for tags: selected by confidence alone
         self.targets: list[torch.Tensor] = []
         self.selected: list[int] = []
         self.history: list[dict] = []
@@ -76,12 +73,11 @@ class SelfTraining(SemiSupervised):
         model.train(was_training)
         c = self.config
         n, fraction = len(targets), round_no / c.rounds
-        if classes is not None and c.balance and self.prior is not None:
-            rows = select_balanced(np.eye(len(self.prior))[classes] * confidence[:, None], c.threshold,
-                                   class_caps(n, self.prior, fraction))
-        else:  # the surest rows above the threshold, up to round/rounds of the pool
-            above = np.flatnonzero(confidence >= c.threshold)
-            rows = above[np.argsort(-confidence[above], kind="stable")][:math.ceil(n * fraction)]
+        if classes is None:  # rows without one class (tagged windows): the surest, up to round/rounds of the pool
+            rows = select_balanced(np.zeros(n, dtype=int), confidence, c.threshold, [math.ceil(n * fraction)])
+        else:
+            caps = class_caps(n, self.prior, fraction) if c.balance else [n] * len(self.task.labels)
+            rows = select_balanced(classes, confidence, c.threshold, caps)
         self.targets = [sharpen_rows(t, c.temperature) if c.soft else one_hot_rows(t) for t in targets]
         self.selected = sorted(rows.tolist())
         summary = {"round": round_no, "pseudo_labels": len(rows), "pool": n,

@@ -50,8 +50,8 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     method = build_method(cfg, task)
     if method.needs_unlabeled and not data.unlabeled:
         raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text, but the data has none",
-                          fix="set data.unlabeled to a file of raw text, or data.labels_per_class so the rest of "
-                              "the labeled pool becomes unlabeled; or use method.name: supervised.")
+                          fix="set data.unlabeled to a file of raw text, or data.labels_per_class (or data.labeled_size) "
+                              "so the rest of the labeled pool becomes unlabeled; or use method.name: supervised.")
 
     source = resolve_backbone(cfg.model.name)
     model, fresh = task.build_model(source, cfg.model.revision,

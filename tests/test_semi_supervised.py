@@ -210,3 +210,70 @@ def test_distribution_alignment_pulls_skewed_predictions_to_the_labeled_prior():
     balanced = torch.tensor([[0.9, 0.1], [0.1, 0.9]])
     method.running = None
     assert torch.allclose(method.aligned(balanced), balanced)  # a prediction already at the prior is left alone
+
+
+def test_seeded_kmeans_recovers_clusters_from_one_example_each_and_measures_agreement():
+    from lmtune.methods.clusters import seeded_kmeans
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 16) * 4
+    truth = rng.integers(0, 3, 300)
+    points = centres[truth] + rng.normal(size=(300, 16))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    seeds = np.array([np.flatnonzero(truth == c)[0] for c in range(3)])
+    found = seeded_kmeans(points, points[seeds], truth[seeds], 3)
+    assert (found.probs.argmax(1) == truth).mean() > 0.97 and found.agreement == 1.0
+    assert np.allclose(found.probs.sum(1), 1) and 1 < found.iterations < 50
+    assert np.allclose(np.linalg.norm(found.centroids, axis=1), 1) and found.centroids.shape == (3, points.shape[1])
+    # labels that cut across the clusters: the labeled examples lie in other classes' clusters
+    crossing = np.concatenate([np.flatnonzero(truth == c)[:4] for c in range(3)])
+    shuffled = np.array([0, 1, 2, 0] * 3)
+    assert seeded_kmeans(points, points[crossing], shuffled, 3).agreement < 0.8
+    # full agreement from one example per class is weak evidence with 2 classes, strong with 5
+    assert found.chance == pytest.approx(1 / 27)
+    two = seeded_kmeans(points[truth < 2], points[seeds[:2]], truth[seeds[:2]], 2)
+    assert two.agreement == 1.0 and two.chance == pytest.approx(0.25)
+
+
+def test_bootstrap_is_refused_when_the_agreement_could_be_chance():
+    from lmtune.methods.clusters import ClusterLabels
+    from lmtune.methods.self_training import bootstrap_problem
+
+    def found(agreement, chance):
+        return ClusterLabels(np.zeros((1, 2)), agreement, 1, np.zeros((2, 4)), chance)
+
+    assert bootstrap_problem(found(1.0, 0.0067)) is None
+    assert "do not separate" in bootstrap_problem(found(0.5, 0.5))
+    assert "25% of the time" in bootstrap_problem(found(1.0, 0.25))
+
+
+@pytest.mark.parametrize("agreement_needed", [0.0, 1.01])
+def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_clusters_disagree(
+        toy_config, monkeypatch, agreement_needed):
+    from lmtune.methods import self_training
+
+    monkeypatch.setattr(self_training, "MIN_AGREEMENT", agreement_needed)
+    monkeypatch.setattr(self_training, "MAX_CHANCE", 1.0)  # a toy run has too few labels to rule chance out
+    recorder, messages = Recorder(), []
+    cfg = semi_config(toy_config, {"name": "self-training", "rounds": 2, "threshold": 0.0, "bootstrap": "clusters"})
+    result = lmtune.train(cfg, callbacks=[recorder], progress=False, log=messages.append)
+    rounds = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    first = rounds[0]
+    assert [r["round"] for r in rounds] == [0, 1, 2] and first["source"] == "clusters"
+    assert 0 <= first["agreement"] <= 1 and first["iterations"] >= 1
+    first_step = next(entry for entry in recorder.logs if "supervised_loss" in entry)  # logged every step
+    if agreement_needed == 0.0:  # used: half the pool (round 1's share), class-balanced, trained on from step 1
+        assert 0 < first["pseudo_labels"] <= sum(class_caps(first["pool"], [0.5, 0.5], 1 / 2))
+        assert first_step["unlabeled_loss"] >= 0 and first_step["pseudo_labels"] == first["pseudo_labels"]
+        assert any("pseudo-labeled by seeded k-means" in m for m in messages)
+    else:  # skipped: nothing selected until the model's first round, and the log says why
+        assert first["used"] is False and "pseudo_labels" not in first and "unlabeled_loss" not in first_step
+        assert any("clusters are not used" in m for m in messages)
+
+
+def test_bootstrap_clusters_is_refused_for_tagging_at_config_load(toy_config):
+    toy_config["task"] = "token-classification"
+    toy_config["method"] = {"name": "self-training", "bootstrap": "clusters"}
+    with pytest.raises(ConfigError, match="bootstrap: clusters") as err:
+        validate_config(toy_config)
+    assert "bootstrap: none" in str(err.value.fix)

@@ -215,9 +215,13 @@ def validate_config(raw: dict, source: Path | None = None) -> RunConfig:
         components.append(("adversarial", get_attack(cfg.adversarial.name), cfg.adversarial))
     for section, cls, spec in components:
         try:
-            cls.Config.model_validate(spec.options())
+            options = cls.Config.model_validate(spec.options())
         except ValidationError as exc:
             raise _friendly(exc, source, prefix=(section,), model=cls.Config) from None
+        refused = cls.check_options(options, cfg.task) if hasattr(cls, "check_options") else None
+        if refused:
+            key, problem, fix = refused
+            raise ConfigError(problem, where=_yaml_location(source, (section, key)) if source else None, fix=fix)
     if cfg.peft:
         from .training.peft import peft_config
 

@@ -29,13 +29,21 @@ def length_batches(lengths: list[int], max_texts: int, max_tokens: int = MAX_BAT
 def _batches(tokenizer, texts: list[str], max_length: int, batch_size: int, max_batch_tokens: int, progress: bool,
              desc: str):
     """(indices, padded batch) over the texts, by length; a progress bar counts texts."""
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
+    yield from _feature_batches(tokenizer, features, batch_size, max_batch_tokens, progress, desc)
+
+
+def _feature_batches(tokenizer, features: list[dict], batch_size: int, max_batch_tokens: int, progress: bool,
+                     desc: str):
+    """_batches over texts already tokenized (dicts with input_ids, ...; other keys dropped)."""
     from transformers import DataCollatorWithPadding
 
-    enc = tokenizer(texts, truncation=True, max_length=max_length)
     collate = DataCollatorWithPadding(tokenizer)
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
-        for idx in length_batches([len(ids) for ids in enc["input_ids"]], batch_size, max_batch_tokens):
-            yield idx, collate([{k: enc[k][i] for k in enc.keys()} for i in idx])
+    keep = [k for k in features[0] if k in ("input_ids", "attention_mask", "token_type_ids")] if features else []
+    with tqdm(total=len(features), desc=desc, unit="text", disable=not progress) as bar:
+        for idx in length_batches([len(f["input_ids"]) for f in features], batch_size, max_batch_tokens):
+            yield idx, collate([{k: features[i][k] for k in keep} for i in idx])
             bar.update(len(idx))
 
 
@@ -58,20 +66,32 @@ def predict_proba(model, tokenizer, texts: list[str], *, max_length: int, batch_
     return out
 
 
-@torch.inference_mode()
 def embed_texts(encoder, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,
                 progress: bool = True, desc: str = "embed") -> np.ndarray:
     """Mean-pooled last hidden states of a transformer body (AutoModel, or a task model's
     `.base_model`), L2-normalised: one row per text, in the order given."""
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    return embed_features(encoder, tokenizer, [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))],
+                          batch_size=batch_size, progress=progress, desc=desc)
+
+
+@torch.inference_mode()
+def embed_features(encoder, tokenizer, features: list[dict], *, batch_size: int = 64, progress: bool = True,
+                   desc: str = "embed") -> np.ndarray:
+    """embed_texts over texts already tokenized (an encoded dataset's features)."""
+    was_training = encoder.training
     encoder.eval()
     device = _device(encoder)
-    out = None
-    for idx, batch in _batches(tokenizer, texts, max_length, batch_size, MAX_BATCH_TOKENS, progress, desc):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        hidden = encoder(**batch).last_hidden_state.float()
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp_min(1), dim=-1)
-        if out is None:
-            out = np.zeros((len(texts), pooled.shape[-1]), dtype=np.float32)
-        out[idx] = pooled.cpu().numpy()
+    out = np.zeros((len(features), 0), dtype=np.float32)
+    try:
+        for idx, batch in _feature_batches(tokenizer, features, batch_size, MAX_BATCH_TOKENS, progress, desc):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            hidden = encoder(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp_min(1), dim=-1)
+            if out.shape[1] == 0:
+                out = np.zeros((len(features), pooled.shape[-1]), dtype=np.float32)
+            out[idx] = pooled.cpu().numpy()
+    finally:
+        encoder.train(was_training)
     return out

@@ -107,6 +107,14 @@ class Adversarial(Method):
         self.inner.total_steps = steps
 
     @property
+    def log(self):
+        return self.inner.log
+
+    @log.setter
+    def log(self, log) -> None:
+        self.inner.log = log
+
+    @property
     def history(self):
         return getattr(self.inner, "history", None)
 

@@ -28,6 +28,13 @@ class Method:
         self.config = config
         self.task = task
         self.total_steps = 1  # optimizer steps of the run, set before training (schedules need it)
+        self.log = lambda message: None  # the run's log, set by the trainer
+
+    @classmethod
+    def check_options(cls, config: "Method.Config", task: str) -> tuple[str, str, str] | None:
+        """(option, problem, fix) when validated options do not fit `task`; checked when the
+        config loads, before any compute is spent."""
+        return None
 
     @property
     def draws_unlabeled(self) -> bool:

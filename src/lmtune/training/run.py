@@ -73,6 +73,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
                                                        head=task.head_modules(model), n_train=len(train_set), log=log)
     pool, unlabeled_ds = data.unlabeled, None
     method.total_steps = optimizer_steps(cfg, len(train_set))
+    method.log = log
     if method.needs_unlabeled:
         method.setup(model, source, pool, train_ds)
         if method.draws_unlabeled:

@@ -32,8 +32,7 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
     from lmtune.data import prepare_data
     from lmtune.evaluation.predict import embed_texts
     from lmtune.methods.clusters import seeded_kmeans
-    from lmtune.methods.pseudo_labels import class_caps, select_balanced
-    from lmtune.methods.self_training import SelfTraining, bootstrap_problem
+    from lmtune.methods.self_training import SelfTraining, bootstrap_problem, pseudo_label_rows
     from lmtune.models import load_encoder
     from lmtune.quickstart import quickstart_config
 
@@ -63,9 +62,8 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
         (labeled, classes), (pool, truth), (test, test_truth) = map(embedded, (data.train, data.unlabeled, data.test))
         found = seeded_kmeans(pool, labeled, classes, len(names))
         predicted, confidence = found.probs.argmax(1), found.probs.max(1)
-        prior = np.bincount(classes, minlength=len(names)) / len(classes)
-        kept = select_balanced(predicted, confidence, options.threshold,
-                               class_caps(len(pool), prior.tolist(), 1 / options.rounds))
+        prior = (np.bincount(classes, minlength=len(names)) / len(classes)).tolist()
+        kept = pseudo_label_rows(options, predicted, confidence, prior, 1 / options.rounds, len(names))
         out.append({"dataset": dataset, "k": k, "seed": seed, "agreement": found.agreement,
                     "used": bootstrap_problem(found) is None, "pool": len(pool),
                     "pool_accuracy": float((predicted == truth).mean()), "kept": len(kept),

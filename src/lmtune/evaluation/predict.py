@@ -29,9 +29,13 @@ def length_batches(lengths: list[int], max_texts: int, max_tokens: int = MAX_BAT
 def _batches(tokenizer, texts: list[str], max_length: int, batch_size: int, max_batch_tokens: int, progress: bool,
              desc: str):
     """(indices, padded batch) over the texts, by length; a progress bar counts texts."""
+    yield from _feature_batches(tokenizer, _tokenized(tokenizer, texts, max_length), batch_size, max_batch_tokens,
+                                progress, desc)
+
+
+def _tokenized(tokenizer, texts: list[str], max_length: int) -> list[dict]:
     enc = tokenizer(texts, truncation=True, max_length=max_length)
-    features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
-    yield from _feature_batches(tokenizer, features, batch_size, max_batch_tokens, progress, desc)
+    return [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
 
 
 def _feature_batches(tokenizer, features: list[dict], batch_size: int, max_batch_tokens: int, progress: bool,
@@ -70,9 +74,8 @@ def embed_texts(encoder, tokenizer, texts: list[str], *, max_length: int, batch_
                 progress: bool = True, desc: str = "embed") -> np.ndarray:
     """Mean-pooled last hidden states of a transformer body (AutoModel, or a task model's
     `.base_model`), L2-normalised: one row per text, in the order given."""
-    enc = tokenizer(texts, truncation=True, max_length=max_length)
-    return embed_features(encoder, tokenizer, [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))],
-                          batch_size=batch_size, progress=progress, desc=desc)
+    return embed_features(encoder, tokenizer, _tokenized(tokenizer, texts, max_length), batch_size=batch_size,
+                          progress=progress, desc=desc)
 
 
 @torch.inference_mode()

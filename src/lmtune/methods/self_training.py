@@ -146,11 +146,7 @@ class SelfTraining(SemiSupervised):
         """Select the pseudo labels to train on from the teacher's (or clusters') probabilities."""
         c = self.config
         n = len(targets)
-        if classes is None:  # rows without one class (tagged windows): the surest, up to `fraction` of the pool
-            rows = select_balanced(np.zeros(n, dtype=int), confidence, c.threshold, [math.ceil(n * fraction)])
-        else:
-            caps = class_caps(n, self.prior, fraction) if c.balance else [n] * len(self.task.labels)
-            rows = select_balanced(classes, confidence, c.threshold, caps)
+        rows = pseudo_label_rows(c, classes, confidence, self.prior, fraction, len(self.task.labels))
         self.targets = [sharpen_rows(t, c.temperature) if c.soft else one_hot_rows(t) for t in targets]
         self.selected = sorted(rows.tolist())
         summary.update({"pseudo_labels": len(rows), "pool": n, "above_threshold": int((confidence >= c.threshold).sum()),
@@ -165,6 +161,17 @@ class SelfTraining(SemiSupervised):
         rows = unlabeled.pop("pool_index").tolist()
         logits = model(**unlabeled).logits
         return positionwise_distillation(logits, [self.targets[r] for r in rows]), {"pseudo_labels": len(self.selected)}
+
+
+def pseudo_label_rows(options: SelfTraining.Config, classes: np.ndarray | None, confidence: np.ndarray,
+                      prior: list[float] | None, fraction: float, n_labels: int) -> np.ndarray:
+    """The pool rows to train on: at least `options.threshold` sure, the surest first, at most
+    `fraction` of the pool; per class in the labeled proportions (`prior`) when balanced."""
+    n = len(confidence)
+    if classes is None:  # rows without one class (tagged windows): the surest, up to `fraction` of the pool
+        return select_balanced(np.zeros(n, dtype=int), confidence, options.threshold, [math.ceil(n * fraction)])
+    caps = class_caps(n, prior, fraction) if options.balance else [n] * n_labels
+    return select_balanced(classes, confidence, options.threshold, caps)
 
 
 def one_hot_rows(probs: torch.Tensor) -> torch.Tensor:

@@ -1,16 +1,18 @@
 """How well self-training's `bootstrap: clusters` labels the unlabeled pool before any training:
-seeded k-means (methods/clusters.py) over the packaged MiniLM's embeddings, with exactly the
-labeled sample and pool that benchmarks/label_efficiency.py trains on (same split, seeds, cap).
+seeded k-means (methods/clusters.py) over the packaged MiniLM's embeddings and over the words'
+TF-IDF, combined where they agree, with exactly the labeled sample and pool that
+benchmarks/label_efficiency.py trains on (same split, seeds, cap).
 
-Per dataset, labels per class and seed it prints: `agreement` (labeled examples nearest their own
-class's centroid; `used`: whether self-training takes the clusters, see bootstrap_problem), the accuracy of the
-cluster label over the whole pool, how many pool texts the first part of training gets (the
-surest 1/rounds of the pool, balanced, >= the threshold: the self-training preset's selection)
-and their accuracy, and the nearest-centroid accuracy on the held-out test docs. No training:
-minutes on 2 cores, mostly the embedding pass (each distinct text embedded once).
+Per dataset, views, labels per class and seed it prints: each view's `agreement` (labeled
+examples nearest their own class's centroid), the views self-training uses (see
+bootstrap_problem), the share of the pool the views' clusters agree on, the accuracy of the
+bootstrap label over the whole pool, how many pool texts the first part of training gets (the
+surest 1/rounds of the pool, balanced, >= the threshold, with the self-training preset's options)
+and their accuracy, and the bootstrap's accuracy on the held-out test docs (`Bootstrap.predict`).
+No training: minutes on 2 cores, mostly the embedding pass (each distinct text embedded once).
 
     python benchmarks/cluster_bootstrap.py
-    python benchmarks/cluster_bootstrap.py --datasets bbc_news --labels 1 4 --seeds 42
+    python benchmarks/cluster_bootstrap.py --datasets bbc_news --labels 1 4 --seeds 42 --views embedding
 """
 from __future__ import annotations
 
@@ -31,14 +33,15 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
 
     from lmtune.data import prepare_data
     from lmtune.evaluation.predict import embed_texts
-    from lmtune.methods.clusters import seeded_kmeans
-    from lmtune.methods.self_training import SelfTraining, bootstrap_problem, pseudo_label_rows
+    from lmtune.methods.clusters import bootstrap_labels, lexical_features
+    from lmtune.methods.self_training import SelfTraining, pseudo_label_rows
     from lmtune.models import load_encoder
     from lmtune.quickstart import quickstart_config
 
-    options = SelfTraining.Config()
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # the preset's rounds and threshold
+        options = SelfTraining.Config.model_validate(quickstart_config(1, tmp, method="self-training").method.options())
         # the pool's true labels (sampling hides them from the unlabeled texts): the same split, all labeled
         full = prepare_data(quickstart_config(1, tmp, data_config(dataset, None, args.test_size, None)).data, 0)
         label_of = {e.text: e.label for e in full.train + full.test}
@@ -54,21 +57,31 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
     print(f"# {dataset}: {len(texts)} distinct texts embedded in {time.perf_counter() - started:.0f} s", flush=True)
     row_of = {t: i for i, t in enumerate(texts)}
 
-    def embedded(examples):
-        return vectors[[row_of[e.text] for e in examples]], np.array([names.index(label_of[e.text]) for e in examples])
-
     out = []
     for (k, seed), data in runs.items():
-        (labeled, classes), (pool, truth), (test, test_truth) = map(embedded, (data.train, data.unlabeled, data.test))
-        found = seeded_kmeans(pool, labeled, classes, len(names))
-        predicted, confidence = found.probs.argmax(1), found.probs.max(1)
-        prior = (np.bincount(classes, minlength=len(names)) / len(classes)).tolist()
-        kept = pseudo_label_rows(options, predicted, confidence, prior, 1 / options.rounds, len(names))
-        out.append({"dataset": dataset, "k": k, "seed": seed, "agreement": found.agreement,
-                    "used": bootstrap_problem(found) is None, "pool": len(pool),
-                    "pool_accuracy": float((predicted == truth).mean()), "kept": len(kept),
-                    "kept_accuracy": float((predicted[kept] == truth[kept]).mean()) if len(kept) else float("nan"),
-                    "test_accuracy": float(((test @ found.centroids.T).argmax(1) == test_truth).mean())})
+        parts = data.train, data.unlabeled, data.test
+        truth = [np.array([names.index(label_of[e.text]) for e in part]) for part in parts]
+        rows = [[row_of[e.text] for e in part] for part in parts]
+        views = {}  # name -> (labeled, pool, test) rows
+        for name in args.views:
+            if name == "embedding":
+                views[name] = tuple(vectors[r] for r in rows)
+            else:  # fitted on the labeled texts and the pool, as self-training does; the test docs only transformed
+                words = lexical_features([e.text for part in parts for e in part], fit_on=len(parts[0]) + len(parts[1]))
+                cut = np.cumsum([len(p) for p in parts])[:-1]
+                views[name] = None if words is None else tuple(np.split(words, cut))
+        found = bootstrap_labels({n: v[:2] for n, v in views.items() if v is not None}, truth[0], len(names))
+        row = {"dataset": dataset, "k": k, "seed": seed, "used": "+".join(found.used) or "-", "pool": len(truth[1]),
+               "agreement": {n: f.agreement for n, f in found.found.items()}, "agree": found.agree}
+        if found.probs is not None:
+            predicted, confidence = found.probs.argmax(1), found.probs.max(1)
+            prior = (np.bincount(truth[0], minlength=len(names)) / len(truth[0])).tolist()
+            kept = pseudo_label_rows(options, predicted, confidence, prior, 1 / options.rounds, len(names))
+            test = found.predict({n: views[n][2] for n in found.used}).argmax(1)
+            row.update({"pool_accuracy": float((predicted == truth[1]).mean()), "kept": len(kept),
+                        "kept_accuracy": float((predicted[kept] == truth[1][kept]).mean()) if len(kept) else float("nan"),
+                        "test_accuracy": float((test == truth[2]).mean())})
+        out.append(row)
     return out
 
 
@@ -80,26 +93,31 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--views", nargs="+", choices=["embedding", "lexical"], default=["embedding", "lexical"])
     args = parser.parse_args()
 
     from _machine import quiet_and_describe
 
     print(quiet_and_describe(f"test: {args.test_size}  max unlabeled: {args.max_unlabeled}  "
-                             f"max length: {args.max_length}"), flush=True)
+                             f"max length: {args.max_length}  views: {' + '.join(args.views)}"), flush=True)
     rows = [r for d in args.datasets for r in bootstrap_rows(d, args.labels, args.seeds, args)]
-    print(f"\n{'dataset':<16} {'k':>3} {'seed':>4} {'agreement':>9} {'used':>5} {'pool':>5} {'pool acc %':>10} "
-          f"{'kept':>5} {'kept acc %':>10} {'test acc %':>10}")
+    nan = float("nan")
+    print(f"\n{'dataset':<16} {'k':>3} {'seed':>4} {'agreement':>{10 * len(args.views)}} {'used':>18} {'agree %':>7} "
+          f"{'pool':>5} {'pool acc %':>10} {'kept':>5} {'kept acc %':>10} {'test acc %':>10}")
     for r in rows:
-        print(f"{r['dataset']:<16} {r['k']:>3} {r['seed']:>4} {r['agreement']:>9.2f} {str(r['used']):>5} {r['pool']:>5} "
-              f"{100 * r['pool_accuracy']:>10.1f} {r['kept']:>5} {100 * r['kept_accuracy']:>10.1f} "
-              f"{100 * r['test_accuracy']:>10.1f}")
-    print(f"\n{'dataset':<16} {'k':>3} {'used':>9} {'pool acc %':>10} {'kept acc %':>10} {'test acc %':>10}  (mean over seeds)")
+        agreement = " ".join(f"{n[:4]} {a:.2f}" for n, a in r["agreement"].items())
+        print(f"{r['dataset']:<16} {r['k']:>3} {r['seed']:>4} {agreement:>{10 * len(args.views)}} {r['used']:>18} "
+              f"{100 * (r['agree'] or nan):>7.1f} {r['pool']:>5} {100 * r.get('pool_accuracy', nan):>10.1f} "
+              f"{r.get('kept', 0):>5} {100 * r.get('kept_accuracy', nan):>10.1f} {100 * r.get('test_accuracy', nan):>10.1f}")
+    print(f"\n{'dataset':<16} {'k':>3} {'used':>9} {'pool acc %':>10} {'kept acc %':>10} {'test acc %':>10}  "
+          f"(mean over the seeds that use the bootstrap)")
     for key in dict.fromkeys((r["dataset"], r["k"]) for r in rows):
         cell = [r for r in rows if (r["dataset"], r["k"]) == key]
-        mean = {m: 100 * statistics.mean(r[m] for r in cell) for m in ("pool_accuracy", "kept_accuracy", "test_accuracy")}
-        print(f"{key[0]:<16} {key[1]:>3} {sum(r['used'] for r in cell):>5} of {len(cell)} {mean['pool_accuracy']:>10.1f} "
+        used = [r for r in cell if "pool_accuracy" in r]
+        mean = {m: 100 * statistics.mean(r[m] for r in used) if used else nan
+                for m in ("pool_accuracy", "kept_accuracy", "test_accuracy")}
+        print(f"{key[0]:<16} {key[1]:>3} {len(used):>5} of {len(cell)} {mean['pool_accuracy']:>10.1f} "
               f"{mean['kept_accuracy']:>10.1f} {mean['test_accuracy']:>10.1f}")
-
 
 if __name__ == "__main__":
     main()

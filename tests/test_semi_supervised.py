@@ -72,7 +72,8 @@ def test_unlabeled_loss_falls_when_trained_on(tiny_backbone, key):
     rows = sentiment_rows(8, seed=4)
     pool = [TextExample(r["text"]) for r in rows]
     method.total_steps = 30
-    method.setup(model, str(tiny_backbone), pool, task.encode([TextExample(r["text"], r["label"]) for r in rows]))
+    labeled = [TextExample(r["text"], r["label"]) for r in rows]
+    method.setup(model, str(tiny_backbone), pool, labeled, task.encode(labeled))
     if hasattr(method, "label_pool"):
         method.label_pool(model, round_no=method.config.rounds)
     data, collate = method.unlabeled_dataset(pool), method.unlabeled_collator()
@@ -237,38 +238,85 @@ def test_seeded_kmeans_recovers_clusters_from_one_example_each_and_measures_agre
 
 def test_bootstrap_is_refused_when_the_agreement_could_be_chance():
     from lmtune.methods.clusters import ClusterLabels
-    from lmtune.methods.self_training import bootstrap_problem
+    from lmtune.methods.clusters import bootstrap_problem
 
     def found(agreement, chance):
         return ClusterLabels(np.zeros((1, 2)), agreement, 1, np.zeros((2, 4)), chance)
 
     assert bootstrap_problem(found(1.0, 0.0067)) is None
-    assert "do not separate" in bootstrap_problem(found(0.5, 0.5))
+    assert "does not separate" in bootstrap_problem(found(0.5, 0.5))
     assert "25% of the time" in bootstrap_problem(found(1.0, 0.25))
+
+
+def two_noisy_views(n=600, classes=3, noise=3.0, seed=0):
+    """Two views of the same classes, each with its own noise: a point near another class's
+    centre in one view is usually not in the other."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, classes, n)
+    views = []
+    for _ in range(2):
+        points = np.eye(classes, 16)[truth] * 2 + rng.normal(scale=noise / 4, size=(n, 16))
+        views.append(points / np.linalg.norm(points, axis=1, keepdims=True))
+    seeds = np.array([np.flatnonzero(truth == c)[0] for c in range(classes)])
+    return truth, views, seeds
+
+
+def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone():
+    from lmtune.methods.clusters import bootstrap_labels
+
+    truth, (a, b), seeds = two_noisy_views()
+    split = {"a": (a[seeds], a), "b": (b[seeds], b)}
+    both = bootstrap_labels(split, truth[seeds], 3)
+    alone = [bootstrap_labels({name: split[name]}, truth[seeds], 3) for name in split]
+    accuracy = [(r.probs.argmax(1) == truth).mean() for r in [both, *alone]]
+    assert accuracy[0] > max(accuracy[1:]) + 0.02 and min(accuracy[1:]) > 0.9  # 99% vs 96% and 94%
+    assert both.used == ["a", "b"] and 0.5 < both.agree < 1 and both.problems == {}
+    assert np.allclose(both.probs.sum(1), 1)
+    assert (both.predict({"a": a, "b": b}) == both.probs).all()  # what scores other texts labels the pool too
+    # a view whose clusters cut across the classes refuses the bootstrap, with the reason
+    unrelated = np.random.default_rng(2).normal(size=a.shape)  # agreement 67%
+    unrelated /= np.linalg.norm(unrelated, axis=1, keepdims=True)
+    four = np.concatenate([np.flatnonzero(truth == c)[:4] for c in range(3)])
+    one = bootstrap_labels({"a": (a[four], a), "noise": (unrelated[four], unrelated)}, truth[four], 3)
+    assert one.used == [] and one.probs is None and list(one.problems) == ["noise"]
+    assert "does not separate" in one.problems["noise"]
+    assert np.allclose(alone[0].probs, alone[0].found["a"].probs, atol=1e-6)  # one view: its own clusters
+
+
+def test_lexical_features_need_repeated_words():
+    from lmtune.methods.clusters import lexical_features
+
+    texts = [f"match goal striker {i}" for i in range(6)] + [f"shares market profit {i}" for i in range(6)]
+    rows = lexical_features(texts)
+    assert rows.shape[0] == 12 and np.allclose(np.linalg.norm(rows, axis=1), 1)
+    assert rows[0] @ rows[1] > 0.99 and abs(rows[0] @ rows[7]) < 0.01  # same words together, others apart
+    assert lexical_features(["one text", "another text"]) is None  # nothing repeats in under half the texts
 
 
 @pytest.mark.parametrize("agreement_needed", [0.0, 1.01])
 def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_clusters_disagree(
         toy_config, monkeypatch, agreement_needed):
-    from lmtune.methods import self_training
+    from lmtune.methods import clusters
 
-    monkeypatch.setattr(self_training, "MIN_AGREEMENT", agreement_needed)
-    monkeypatch.setattr(self_training, "MAX_CHANCE", 1.0)  # a toy run has too few labels to rule chance out
+    monkeypatch.setattr(clusters, "MIN_AGREEMENT", agreement_needed)
+    monkeypatch.setattr(clusters, "MAX_CHANCE", 1.0)  # a toy run has too few labels to rule chance out
     recorder, messages = Recorder(), []
     cfg = semi_config(toy_config, {"name": "self-training", "rounds": 2, "threshold": 0.0, "bootstrap": "clusters"})
     result = lmtune.train(cfg, callbacks=[recorder], progress=False, log=messages.append)
     rounds = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
     first = rounds[0]
     assert [r["round"] for r in rounds] == [0, 1, 2] and first["source"] == "clusters"
-    assert 0 <= first["agreement"] <= 1 and first["iterations"] >= 1
+    assert 0 <= first["embedding_agreement"] <= 1 and 0 <= first["lexical_agreement"] <= 1 and first["iterations"] >= 1
     first_step = next(entry for entry in recorder.logs if "supervised_loss" in entry)  # logged every step
     if agreement_needed == 0.0:  # used: half the pool (round 1's share), class-balanced, trained on from step 1
         assert 0 < first["pseudo_labels"] <= sum(class_caps(first["pool"], [0.5, 0.5], 1 / 2))
         assert first_step["unlabeled_loss"] >= 0 and first_step["pseudo_labels"] == first["pseudo_labels"]
-        assert any("pseudo-labeled by seeded k-means" in m for m in messages)
+        assert first["views"] == ["embedding", "lexical"] and 0 <= first["views_agree"] <= 1
+        assert any("over the embedding and lexical views, trained where their clusters agree" in m for m in messages)
     else:  # skipped: nothing selected until the model's first round, and the log says why
         assert first["used"] is False and "pseudo_labels" not in first and "unlabeled_loss" not in first_step
-        assert any("clusters are not used" in m for m in messages)
+        assert first["views"] == [] and sum("does not separate" in m for m in messages) == 2
+        assert any("not used (embedding and lexical view above)" in m for m in messages)
 
 
 def test_bootstrap_clusters_is_refused_for_tagging_at_config_load(toy_config):

@@ -48,10 +48,10 @@ class Method:
 
     # ---------------------------------------------------------------- hooks for the trainer
 
-    def setup(self, model, source: str, pool: list, train_dataset) -> None:
+    def setup(self, model, source: str, pool: list, labeled: list, train_dataset) -> None:
         """Called once the model is built (and wrapped by peft), before the Trainer: `source` is
-        the backbone, `pool` the unlabeled examples (of the task's kind), `train_dataset` the
-        encoded labeled examples."""
+        the backbone, `pool` the unlabeled examples (of the task's kind), `labeled` the labeled
+        examples and `train_dataset` the same, encoded."""
 
     def unlabeled_dataset(self, pool: list):
         """The pool, encoded the way `loss` reads it (default: as the task encodes inputs)."""

@@ -50,7 +50,7 @@ class Consistency(SemiSupervised):
         c = self.config
         return c.threshold if c.threshold is not None else (0.95 if c.mode == "fixmatch" else 0.8)
 
-    def setup(self, model, source, pool, train_dataset):
+    def setup(self, model, source, pool, labeled, train_dataset):
         self.prior = torch.tensor(label_prior(train_dataset, len(self.task.labels)))
         self.running = None  # mean prediction on unlabeled text, updated every step
 

@@ -17,7 +17,7 @@ class MLMAux(SemiSupervised):
         unlabeled_ratio: float = Field(1.0, gt=0, le=16)
         mask_rate: float = Field(0.15, gt=0, lt=1)
 
-    def setup(self, model, source, pool, train_dataset):
+    def setup(self, model, source, pool, labeled, train_dataset):
         from ..tasks.masked_lm import LanguageModeling
         from ..training.freezing import backbone_of
 

@@ -7,9 +7,10 @@ EMA of it) labels the whole pool again. Training continues from the current weig
 than restarting, which costs one pool pass per round instead of one whole run.
 
 `bootstrap: clusters` (classification) labels the pool before the first step instead, by
-seeded k-means over the backbone's sentence embeddings (methods/clusters.py): the first part
-then trains on pseudo labels too, which is what lifts one label per class on topic data. It
-is skipped, with a log line, when the clusters disagree with the labeled examples.
+seeded k-means over the backbone's sentence embeddings and over the words' TF-IDF, combined
+where they agree (methods/clusters.py): the first part then trains on pseudo labels too, which
+is what lifts one label per class on topic data. When a view's clusters disagree with the
+labeled examples the bootstrap is skipped, with a log line that names the view.
 """
 from __future__ import annotations
 
@@ -23,29 +24,9 @@ from pydantic import Field
 from transformers import TrainerCallback
 
 from . import register_method
-from .clusters import seeded_kmeans
+from .clusters import VIEWS, bootstrap_labels, lexical_features
 from .pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
 from .semi import SemiConfig, SemiSupervised
-
-
-# Below this share of labeled examples nearest their own class's centroid, the clusters are not
-# the classes (BBC topics: 85-100% from 2-16 labels per class; Rotten Tomatoes sentiment: 38-75%).
-MIN_AGREEMENT = 0.8
-# ... and an agreement that unrelated clusters reach more often than this is no evidence either
-# (Rotten Tomatoes, 1 label per class: both sentences in their own cluster in 1 seed of 3).
-MAX_CHANCE = 0.05
-
-
-def bootstrap_problem(found) -> str | None:
-    """Why the clusters (seeded_kmeans's result) should not label the pool, or None."""
-    if found.agreement < MIN_AGREEMENT:
-        return (f"only {found.agreement:.0%} of the labeled examples lie nearest their own class's cluster "
-                f"(< {MIN_AGREEMENT:.0%}): the backbone's embeddings do not separate these classes")
-    if found.chance > MAX_CHANCE:
-        return (f"{found.agreement:.0%} of the labeled examples lie nearest their own class's cluster, but clusters "
-                f"unrelated to the classes would do that {found.chance:.0%} of the time with so few labels "
-                f"(> {MAX_CHANCE:.0%}); more labels per class let this check decide")
-    return None
 
 
 @register_method("self-training")
@@ -68,7 +49,10 @@ class SelfTraining(SemiSupervised):
         ema_decay: float = Field(0.99, gt=0, lt=1)
         bootstrap: Literal["none", "clusters"] = Field(
             "none", description="clusters: label the pool before the first step by seeded k-means over the "
-                                "backbone's embeddings (classification)")
+                                "backbone's embeddings and the words' TF-IDF (classification)")
+        bootstrap_views: list[Literal["embedding", "lexical"]] = Field(
+            list(VIEWS), min_length=1, description="what the bootstrap clusters: the backbone's sentence embeddings, "
+                                                   "the words' TF-IDF (lexical), or both (combined where they agree)")
 
     @classmethod
     def check_options(cls, config, task):
@@ -77,7 +61,7 @@ class SelfTraining(SemiSupervised):
                     "use bootstrap: none (the default) for this task.")
         return None
 
-    def setup(self, model, source, pool, train_dataset):
+    def setup(self, model, source, pool, labeled, train_dataset):
         self.pool = pool
         self.teacher = EMATeacher(model, self.config.ema_decay) if self.config.teacher == "ema" else None
         self.prior = label_prior(train_dataset, len(self.task.labels))  # None for tags: selected by confidence alone
@@ -85,7 +69,7 @@ class SelfTraining(SemiSupervised):
         self.selected: list[int] = []
         self.history: list[dict] = []
         if self.config.bootstrap == "clusters" and pool:
-            self.label_pool_by_clusters(model, train_dataset)
+            self.label_pool_by_clusters(model, labeled, train_dataset)
 
     def unlabeled_dataset(self, pool):
         ds = super().unlabeled_dataset(pool)
@@ -112,35 +96,54 @@ class SelfTraining(SemiSupervised):
         model.train(was_training)
         return self.keep(targets, confidence, classes, round_no / self.config.rounds, {"round": round_no})
 
-    def label_pool_by_clusters(self, model, train_dataset) -> dict:
-        """Round 0: seeded k-means labels, taken like round 1's (same share of the pool), unless
-        bootstrap_problem finds the clusters are not the classes."""
+    def label_pool_by_clusters(self, model, labeled, train_dataset) -> dict:
+        """Round 0: the clusters' labels (clusters.bootstrap_labels), taken like round 1's (same
+        share of the pool), unless a view's clusters are not the classes."""
+        started = time.perf_counter()
+        views = self.bootstrap_views(model, labeled, train_dataset)
+        classes = np.array([f["labels"] for f in train_dataset.features])
+        found = bootstrap_labels({name: v for name, v in views.items() if v is not None}, classes, len(self.task.labels))
+        problems = {**{name: "too few words repeat across the texts to compare them" for name, v in views.items()
+                       if v is None}, **found.problems}
+        probs = None if problems else found.probs
+        summary = {"round": 0, "source": "clusters", "views": found.used if probs is not None else [],
+                   **{f"{name}_agreement": round(f.agreement, 4) for name, f in found.found.items()},
+                   **{f"{name}_chance": round(f.chance, 4) for name, f in found.found.items()},
+                   "iterations": max((f.iterations for f in found.found.values()), default=0)}
+        if found.agree is not None:
+            summary["views_agree"] = round(found.agree, 4)
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        for name, problem in problems.items():
+            self.log(f"self-training bootstrap: {name} view: {problem}")
+        if probs is None:
+            summary["used"] = False
+            self.history.append(summary)
+            self.log(f"self-training bootstrap: not used ({' and '.join(problems)} view above), so the first part "
+                     f"trains on the labels alone; bootstrap_views can name the views to cluster")
+            return summary
+        summary = self.keep(list(torch.from_numpy(probs)), probs.max(1), probs.argmax(1), 1 / self.config.rounds, summary)
+        how = (f"the {found.used[0]} clusters" if len(found.used) == 1 else
+               f"a linear classifier over the {' and '.join(found.used)} views, trained where their clusters agree "
+               f"({found.agree:.0%} of the pool)")
+        self.log(f"self-training bootstrap: {summary['pseudo_labels']} of {len(self.pool)} pool texts pseudo-labeled "
+                 f"by {how}; {summary['seconds']:.0f} s")
+        return summary
+
+    def bootstrap_views(self, model, labeled, train_dataset) -> dict:
+        """view name -> (labeled rows, pool rows), or None where the view cannot be built."""
         from ..evaluation.predict import embed_features
         from ..training.freezing import backbone_of
 
-        started = time.perf_counter()
-        self.log(f"self-training bootstrap: embedding {len(train_dataset) + len(self.pool)} texts for seeded k-means")
-        body, tokenizer = backbone_of(model), self.task.tokenizer
-        classes = np.array([f["labels"] for f in train_dataset.features])
-        labeled = embed_features(body, tokenizer, train_dataset.features, progress=False)
-        pool = embed_features(body, tokenizer, self.task.encode(self.pool).features, progress=False)
-        found = seeded_kmeans(pool, labeled, classes, len(self.task.labels))
-        summary = {"round": 0, "source": "clusters", "agreement": round(found.agreement, 4),
-                   "chance": round(found.chance, 4), "iterations": found.iterations,
-                   "seconds": round(time.perf_counter() - started, 1)}
-        problem = bootstrap_problem(found)
-        if problem:
-            summary["used"] = False
-            self.history.append(summary)
-            self.log(f"self-training bootstrap: {problem}, so the clusters are not used and the first part trains on "
-                     f"the labels alone")
-            return summary
-        summary = self.keep(list(torch.from_numpy(found.probs)), found.probs.max(1), found.probs.argmax(1),
-                            1 / self.config.rounds, summary)
-        self.log(f"self-training bootstrap: {summary['pseudo_labels']} of {len(self.pool)} pool texts pseudo-labeled "
-                 f"by seeded k-means ({found.agreement:.0%} of the labeled examples in their own class's cluster; "
-                 f"{summary['seconds']:.0f} s)")
-        return summary
+        views = {}
+        if "embedding" in self.config.bootstrap_views:
+            self.log(f"self-training bootstrap: embedding {len(labeled) + len(self.pool)} texts")
+            body, tokenizer = backbone_of(model), self.task.tokenizer
+            views["embedding"] = (embed_features(body, tokenizer, train_dataset.features, progress=False),
+                                  embed_features(body, tokenizer, self.task.encode(self.pool).features, progress=False))
+        if "lexical" in self.config.bootstrap_views:
+            words = lexical_features([e.text for e in labeled + self.pool])
+            views["lexical"] = None if words is None else (words[:len(labeled)], words[len(labeled):])
+        return views
 
     def keep(self, targets, confidence, classes, fraction: float, summary: dict) -> dict:
         """Select the pseudo labels to train on from the teacher's (or clusters') probabilities."""

@@ -75,7 +75,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, call
     method.total_steps = optimizer_steps(cfg, len(train_set))
     method.log = log
     if method.needs_unlabeled:
-        method.setup(model, source, pool, train_ds)
+        method.setup(model, source, pool, data.train, train_ds)
         if method.draws_unlabeled:
             unlabeled_ds = method.unlabeled_dataset(pool)
             log(f"method {cfg.method.name}: {len(pool)} unlabeled texts, "

@@ -70,7 +70,7 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
                 words = lexical_features([e.text for part in parts for e in part], fit_on=len(parts[0]) + len(parts[1]))
                 cut = np.cumsum([len(p) for p in parts])[:-1]
                 views[name] = None if words is None else tuple(np.split(words, cut))
-        found = bootstrap_labels({n: v[:2] for n, v in views.items() if v is not None}, truth[0], len(names))
+        found = bootstrap_labels({n: None if v is None else v[:2] for n, v in views.items()}, truth[0], len(names))
         row = {"dataset": dataset, "k": k, "seed": seed, "used": "+".join(found.used) or "-", "pool": len(truth[1]),
                "agreement": {n: f.agreement for n, f in found.found.items()}, "agree": found.agree}
         if found.probs is not None:

@@ -281,6 +281,9 @@ def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone(
     assert one.used == [] and one.probs is None and list(one.problems) == ["noise"]
     assert "does not separate" in one.problems["noise"]
     assert np.allclose(alone[0].probs, alone[0].found["a"].probs, atol=1e-6)  # one view: its own clusters
+    # a view that could not be built (no words repeat) refuses it too
+    missing = bootstrap_labels({"a": split["a"], "lexical": None}, truth[seeds], 3)
+    assert missing.used == [] and missing.probs is None and "could not be built" in missing.problems["lexical"]
 
 
 def test_lexical_features_need_repeated_words():

@@ -4,10 +4,10 @@ examples; pool texts join the nearest centroid, centroids move to their members'
 labeled examples always count for their own class), until nothing changes.
 
 Sentence-embedding backbones (the packaged MiniLM) place texts of one topic together, so the
-clusters label most of a pool right from one example per class (BBC News: 95% of the pool,
-99.6% of the surest half that self-training takes; BENCHMARKS.md). Where the classes are not what the
-embedding separates (sentiment, for MiniLM) the clusters split something else; the labeled
-examples then fall into other classes' clusters, which `agreement` measures.
+clusters label most of a pool right from one example per class (BBC News: 95% of the pool;
+BENCHMARKS.md). Where the classes are not what the embedding separates (sentiment, for
+MiniLM) the clusters split something else; the labeled examples then fall into other classes'
+clusters, which `agreement` measures.
 
 A second, lexical view (TF-IDF of the words, reduced by SVD) errs on other texts than the
 embedding does, so where both views' clusters name the same class they are right more often
@@ -50,8 +50,8 @@ class ClusterLabels:
 
 
 def seeded_kmeans(pool: np.ndarray, labeled: np.ndarray, classes: np.ndarray, n_classes: int) -> ClusterLabels:
-    """Rows are L2-normalised embeddings; `classes` the labeled rows' class ids (every class
-    present at least once)."""
+    """Rows are one view's L2-normalised features; `classes` the labeled rows' class ids (every
+    class present at least once)."""
     centroids = _normalise(np.stack([labeled[classes == c].mean(0) for c in range(n_classes)]))
     assigned = None
     for iteration in range(1, MAX_ITERATIONS + 1):
@@ -136,10 +136,11 @@ class Bootstrap:
         return probs.astype(np.float32)
 
 
-def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray]], classes: np.ndarray,
+def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], classes: np.ndarray,
                      n_classes: int) -> Bootstrap:
-    """`views`: name -> (labeled rows, pool rows), each L2-normalised. Seeded k-means in every
-    view; when every view passes bootstrap_problem they label the pool: one alone by its
+    """`views`: name -> (labeled rows, pool rows), each L2-normalised, or None for a view that
+    could not be built (lexical_features). Seeded k-means in every view; when every view is
+    built and passes bootstrap_problem they label the pool: one alone by its
     clusters; two or more by a logistic regression over them side by side, trained on the
     labeled examples and the pool texts all their clusters agree on. One failing view refuses
     the whole bootstrap: the other view's agreement alone has passed clusters that were not the
@@ -147,8 +148,10 @@ def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray]], classes: n
     the pool labeled 45-59% right)."""
     from sklearn.linear_model import LogisticRegression
 
-    found = {name: seeded_kmeans(pool, labeled, classes, n_classes) for name, (labeled, pool) in views.items()}
-    problems = {name: problem for name, f in found.items() if (problem := bootstrap_problem(f))}
+    found = {name: seeded_kmeans(v[1], v[0], classes, n_classes) for name, v in views.items() if v is not None}
+    problems = {name: "could not be built: too few words repeat across the texts" for name, v in views.items()
+                if v is None}
+    problems.update((name, problem) for name, f in found.items() if (problem := bootstrap_problem(f)))
     result = Bootstrap(None, found, problems)
     used = result.used
     if len(used) > 1:

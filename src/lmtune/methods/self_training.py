@@ -102,25 +102,23 @@ class SelfTraining(SemiSupervised):
         started = time.perf_counter()
         views = self.bootstrap_views(model, labeled, train_dataset)
         classes = np.array([f["labels"] for f in train_dataset.features])
-        found = bootstrap_labels({name: v for name, v in views.items() if v is not None}, classes, len(self.task.labels))
-        problems = {**{name: "too few words repeat across the texts to compare them" for name, v in views.items()
-                       if v is None}, **found.problems}
-        probs = None if problems else found.probs
-        summary = {"round": 0, "source": "clusters", "views": found.used if probs is not None else [],
+        found = bootstrap_labels(views, classes, len(self.task.labels))
+        summary = {"round": 0, "source": "clusters", "views": found.used,
                    **{f"{name}_agreement": round(f.agreement, 4) for name, f in found.found.items()},
                    **{f"{name}_chance": round(f.chance, 4) for name, f in found.found.items()},
                    "iterations": max((f.iterations for f in found.found.values()), default=0)}
         if found.agree is not None:
             summary["views_agree"] = round(found.agree, 4)
         summary["seconds"] = round(time.perf_counter() - started, 1)
-        for name, problem in problems.items():
+        for name, problem in found.problems.items():
             self.log(f"self-training bootstrap: {name} view: {problem}")
-        if probs is None:
+        if found.probs is None:
             summary["used"] = False
             self.history.append(summary)
-            self.log(f"self-training bootstrap: not used ({' and '.join(problems)} view above), so the first part "
-                     f"trains on the labels alone; bootstrap_views can name the views to cluster")
+            self.log(f"self-training bootstrap: not used ({' and '.join(found.problems)} view above), so the first "
+                     f"part trains on the labels alone; bootstrap_views can name the views to cluster")
             return summary
+        probs = found.probs
         summary = self.keep(list(torch.from_numpy(probs)), probs.max(1), probs.argmax(1), 1 / self.config.rounds, summary)
         how = (f"the {found.used[0]} clusters" if len(found.used) == 1 else
                f"a linear classifier over the {' and '.join(found.used)} views, trained where their clusters agree "

@@ -7,7 +7,7 @@ Per dataset, views, labels per class and seed it prints: each view's `agreement`
 examples nearest their own class's centroid), the views self-training uses (see
 bootstrap_problem), the share of the pool the views' clusters agree on, the accuracy of the
 bootstrap label over the whole pool, how many pool texts the first part of training gets (the
-surest 1/rounds of the pool, balanced, >= the threshold, with the self-training preset's options)
+share bootstrap_share gives, balanced, >= the threshold, with the self-training preset's options)
 and their accuracy, and the bootstrap's accuracy on the held-out test docs (`Bootstrap.predict`).
 No training: minutes on 2 cores, mostly the embedding pass (each distinct text embedded once).
 
@@ -34,7 +34,7 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
     from lmtune.data import prepare_data
     from lmtune.evaluation.predict import embed_texts
     from lmtune.methods.clusters import bootstrap_labels, lexical_features
-    from lmtune.methods.self_training import SelfTraining, pseudo_label_rows
+    from lmtune.methods.self_training import SelfTraining, bootstrap_share, pseudo_label_rows
     from lmtune.models import load_encoder
     from lmtune.quickstart import quickstart_config
 
@@ -76,7 +76,7 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
         if found.probs is not None:
             predicted, confidence = found.probs.argmax(1), found.probs.max(1)
             prior = (np.bincount(truth[0], minlength=len(names)) / len(truth[0])).tolist()
-            kept = pseudo_label_rows(options, predicted, confidence, prior, 1 / options.rounds, len(names))
+            kept = pseudo_label_rows(options, predicted, confidence, prior, bootstrap_share(options.rounds), len(names))
             test = found.predict({n: views[n][2] for n in found.used}).argmax(1)
             row.update({"pool_accuracy": float((predicted == truth[1]).mean()), "kept": len(kept),
                         "kept_accuracy": float((predicted[kept] == truth[1][kept]).mean()) if len(kept) else float("nan"),

@@ -296,30 +296,42 @@ def test_lexical_features_need_repeated_words():
     assert lexical_features(["one text", "another text"]) is None  # nothing repeats in under half the texts
 
 
-@pytest.mark.parametrize("agreement_needed", [0.0, 1.01])
+@pytest.mark.parametrize("agreement_needed,rounds", [(0.0, 2), (1.01, 2), (0.0, 0), (1.01, 0)])
 def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_clusters_disagree(
-        toy_config, monkeypatch, agreement_needed):
+        toy_config, monkeypatch, agreement_needed, rounds):
     from lmtune.methods import clusters
 
     monkeypatch.setattr(clusters, "MIN_AGREEMENT", agreement_needed)
     monkeypatch.setattr(clusters, "MAX_CHANCE", 1.0)  # a toy run has too few labels to rule chance out
     recorder, messages = Recorder(), []
-    cfg = semi_config(toy_config, {"name": "self-training", "rounds": 2, "threshold": 0.0, "bootstrap": "clusters"})
+    cfg = semi_config(toy_config, {"name": "self-training", "rounds": rounds, "threshold": 0.0, "bootstrap": "clusters"})
     result = lmtune.train(cfg, callbacks=[recorder], progress=False, log=messages.append)
-    rounds = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
-    first = rounds[0]
-    assert [r["round"] for r in rounds] == [0, 1, 2] and first["source"] == "clusters"
+    history = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    first, used = history[0], agreement_needed == 0.0
+    # rounds: 0 keeps the bootstrap's labels for the whole run; refused, the model labels the pool once
+    model_rounds = rounds if used or rounds else 1
+    assert [r["round"] for r in history] == list(range(model_rounds + 1)) and first["source"] == "clusters"
     assert 0 <= first["embedding_agreement"] <= 1 and 0 <= first["lexical_agreement"] <= 1 and first["iterations"] >= 1
     first_step = next(entry for entry in recorder.logs if "supervised_loss" in entry)  # logged every step
-    if agreement_needed == 0.0:  # used: half the pool (round 1's share), class-balanced, trained on from step 1
-        assert 0 < first["pseudo_labels"] <= sum(class_caps(first["pool"], [0.5, 0.5], 1 / 2))
+    if used:  # round 1's share of the pool (all of it with rounds: 0), class-balanced, trained on from step 1
+        assert 0 < first["pseudo_labels"] <= sum(class_caps(first["pool"], [0.5, 0.5], 1 / max(1, rounds)))
+        if rounds == 0:
+            assert first["pseudo_labels"] > sum(class_caps(first["pool"], [0.5, 0.5], 1 / 2))
         assert first_step["unlabeled_loss"] >= 0 and first_step["pseudo_labels"] == first["pseudo_labels"]
         assert first["views"] == ["embedding", "lexical"] and 0 <= first["views_agree"] <= 1
         assert any("over the embedding and lexical views, trained where their clusters agree" in m for m in messages)
     else:  # skipped: nothing selected until the model's first round, and the log says why
         assert first["used"] is False and "pseudo_labels" not in first and "unlabeled_loss" not in first_step
         assert first["views"] == [] and sum("does not separate" in m for m in messages) == 2
-        assert any("not used (embedding and lexical view above)" in m for m in messages)
+        assert any("not used (embedding and lexical view above)" in m and f"labels the pool {model_rounds} time" in m
+                   for m in messages)
+
+
+def test_rounds_zero_without_a_bootstrap_is_refused_at_config_load(toy_config):
+    toy_config["method"] = {"name": "self-training", "rounds": 0}
+    with pytest.raises(ConfigError, match="rounds: 0") as err:
+        validate_config(toy_config)
+    assert "bootstrap: clusters" in str(err.value.fix)
 
 
 def test_bootstrap_clusters_is_refused_for_tagging_at_config_load(toy_config):

@@ -61,7 +61,7 @@ def seeded_kmeans(pool: np.ndarray, labeled: np.ndarray, classes: np.ndarray, n_
         assigned = nearest
         members = np.concatenate([pool, labeled]), np.concatenate([assigned, classes])
         centroids = _normalise(np.stack([members[0][members[1] == c].mean(0) for c in range(n_classes)]))
-    probs = _softmax(pool @ centroids.T / TEMPERATURE)
+    probs = _centroid_probs(pool, centroids)
     agreed = int(((labeled @ centroids.T).argmax(1) == classes).sum())
     return ClusterLabels(probs.astype(np.float32), agreed / len(classes), iteration, centroids,
                          _binomial_tail(agreed, len(classes), 1 / n_classes))
@@ -72,7 +72,9 @@ def _binomial_tail(k: int, n: int, p: float) -> float:
     return float(sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def _centroid_probs(rows: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Class probabilities from cosine similarity to each class's centroid, at TEMPERATURE."""
+    logits = rows @ centroids.T / TEMPERATURE
     probs = np.exp(logits - logits.max(1, keepdims=True))
     return probs / probs.sum(1, keepdims=True)
 
@@ -132,7 +134,7 @@ class Bootstrap:
         if self.classifier is not None:
             probs = self.classifier.predict_proba(np.hstack([views[name] for name in self.used]))
         else:
-            probs = _softmax(views[self.used[0]] @ self.found[self.used[0]].centroids.T / TEMPERATURE)
+            probs = _centroid_probs(views[self.used[0]], self.found[self.used[0]].centroids)
         return probs.astype(np.float32)
 
 

@@ -1,11 +1,13 @@
-"""How well self-training's `bootstrap: clusters` labels the unlabeled pool before any training:
-seeded k-means (methods/clusters.py) over the packaged MiniLM's embeddings and over the words'
-TF-IDF, combined where they agree, with exactly the labeled sample and pool that
+"""How well self-training's bootstrap labels the unlabeled pool before any training:
+`clusters` (the default here) = seeded k-means (methods/clusters.py) over the packaged MiniLM's
+embeddings and over the words' TF-IDF, combined where they agree; `--bootstrap descriptions` =
+the nearest label description (label_efficiency.DESCRIPTIONS), refined by a linear classifier
+over the same views (methods/descriptions.py). With exactly the labeled sample and pool that
 benchmarks/label_efficiency.py trains on (same split, seeds, cap).
 
 Per dataset, views, labels per class and seed it prints: each view's `agreement` (labeled
-examples nearest their own class's centroid), the views self-training uses (see
-bootstrap_problem), the share of the pool the views' clusters agree on, the accuracy of the
+examples nearest their own class's centroid; or nearest their own description), the views
+self-training uses (see bootstrap_problem), the share of the pool the views' clusters agree on, the accuracy of the
 bootstrap label over the whole pool, how many pool texts the first part of training gets (the
 share bootstrap_share gives, balanced, >= the threshold, with the self-training preset's options)
 and their accuracy, and the bootstrap's accuracy on the held-out test docs (`Bootstrap.predict`).
@@ -13,6 +15,7 @@ No training: minutes on 2 cores, mostly the embedding pass (each distinct text e
 
     python benchmarks/cluster_bootstrap.py
     python benchmarks/cluster_bootstrap.py --datasets bbc_news --labels 1 4 --seeds 42 --views embedding
+    python benchmarks/cluster_bootstrap.py --bootstrap descriptions --labels 1 4 16
 """
 from __future__ import annotations
 
@@ -29,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> list[dict]:
-    from label_efficiency import data_config
+    from label_efficiency import DESCRIPTIONS, data_config
 
     from lmtune.data import prepare_data
     from lmtune.evaluation.predict import embed_texts
     from lmtune.methods.clusters import bootstrap_labels, lexical_features
+    from lmtune.methods.descriptions import description_labels
     from lmtune.methods.self_training import SelfTraining, bootstrap_share, pseudo_label_rows
     from lmtune.models import load_encoder
     from lmtune.quickstart import quickstart_config
@@ -56,6 +60,9 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
     vectors = embed_texts(encoder, tokenizer, texts, max_length=max_length, desc=f"embed {dataset}")
     print(f"# {dataset}: {len(texts)} distinct texts embedded in {time.perf_counter() - started:.0f} s", flush=True)
     row_of = {t: i for i, t in enumerate(texts)}
+    if args.bootstrap == "descriptions":
+        described = embed_texts(encoder, tokenizer, [DESCRIPTIONS[dataset][n] for n in names], max_length=max_length,
+                                progress=False)
 
     out = []
     for (k, seed), data in runs.items():
@@ -70,14 +77,16 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
                 words = lexical_features([e.text for part in parts for e in part], fit_on=len(parts[0]) + len(parts[1]))
                 cut = np.cumsum([len(p) for p in parts])[:-1]
                 views[name] = None if words is None else tuple(np.split(words, cut))
-        found = bootstrap_labels({n: None if v is None else v[:2] for n, v in views.items()}, truth[0], len(names))
-        row = {"dataset": dataset, "k": k, "seed": seed, "used": "+".join(found.used) or "-", "pool": len(truth[1]),
+        given = {n: None if v is None else v[:2] for n, v in views.items()}
+        found = (description_labels(given, described, truth[0], len(names)) if args.bootstrap == "descriptions" else
+                 bootstrap_labels(given, truth[0], len(names)))
+        row = {"dataset": dataset, "k": k, "seed": seed, "used": "+".join(found.inputs) or "-", "pool": len(truth[1]),
                "agreement": {n: f.agreement for n, f in found.found.items()}, "agree": found.agree}
         if found.probs is not None:
             predicted, confidence = found.probs.argmax(1), found.probs.max(1)
             prior = (np.bincount(truth[0], minlength=len(names)) / len(truth[0])).tolist()
             kept = pseudo_label_rows(options, predicted, confidence, prior, bootstrap_share(options.rounds), len(names))
-            test = found.predict({n: views[n][2] for n in found.used}).argmax(1)
+            test = found.predict({n: views[n][2] for n in found.inputs}).argmax(1)
             row.update({"pool_accuracy": float((predicted == truth[1]).mean()), "kept": len(kept),
                         "kept_accuracy": float((predicted[kept] == truth[1][kept]).mean()) if len(kept) else float("nan"),
                         "test_accuracy": float((test == truth[2]).mean())})
@@ -94,12 +103,15 @@ def main() -> None:
     parser.add_argument("--max-unlabeled", type=int, default=3000)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--views", nargs="+", choices=["embedding", "lexical"], default=["embedding", "lexical"])
+    parser.add_argument("--bootstrap", choices=["clusters", "descriptions"], default="clusters")
     args = parser.parse_args()
+    if args.bootstrap == "descriptions" and "embedding" not in args.views:
+        parser.error("--bootstrap descriptions compares the texts with the descriptions in the embedding view")
 
     from _machine import quiet_and_describe
 
     print(quiet_and_describe(f"test: {args.test_size}  max unlabeled: {args.max_unlabeled}  "
-                             f"max length: {args.max_length}  views: {' + '.join(args.views)}"), flush=True)
+                             f"max length: {args.max_length}  views: {' + '.join(args.views)}  bootstrap: {args.bootstrap}"), flush=True)
     rows = [r for d in args.datasets for r in bootstrap_rows(d, args.labels, args.seeds, args)]
     nan = float("nan")
     print(f"\n{'dataset':<16} {'k':>3} {'seed':>4} {'agreement':>{10 * len(args.views)}} {'used':>18} {'agree %':>7} "

@@ -9,6 +9,9 @@ of the pool is the unlabeled text (capped by --max-unlabeled). Prints the rows, 
 mean ± std per setting and the fraction of the gap closed, (method - supervised) /
 (fully supervised - supervised); writes a PNG of accuracy against labels per class.
 
+`self-training+desc` is self-training with `bootstrap: descriptions`: besides the labels it is
+given one short sentence per label (DESCRIPTIONS below), so its rows are named apart.
+
 Needs SetFit beside lmtune (a benchmark-only dependency): `.venv/bin/pip install setfit==1.2.0`.
 
     python benchmarks/label_efficiency.py                                   # the whole grid: many hours on 2 cores
@@ -30,6 +33,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 HERE = Path(__file__).resolve().parent
 BASELINES = ["plain-trainer", "setfit"]
 SPLIT_SEED = 0
+# What a user writes for `bootstrap: descriptions`: one short sentence per label. The rows of
+# this method know a little more than the others (these sentences), so they are named apart.
+DESCRIPTIONS = {
+    "bbc_news": {"business": "business news", "entertainment": "entertainment news", "politics": "politics news",
+                 "sports": "sports news", "tech": "technology news"},
+    "rotten_tomatoes": {"negative": "a negative review", "positive": "a positive review"},
+}
+DESCRIPTIONS["imdb"] = DESCRIPTIONS["rotten_tomatoes"]
+WITH_DESCRIPTIONS = "self-training+desc"
+
+
+def method_overrides(method: str, dataset: str) -> list[str]:
+    """The config overrides of an lmtune method row."""
+    from lmtune.quickstart import METHOD_PRESETS
+
+    if method == WITH_DESCRIPTIONS:
+        return METHOD_PRESETS["self-training"] + ["method.bootstrap=descriptions",
+                                                  f"method.label_descriptions={json.dumps(DESCRIPTIONS[dataset])}"]
+    return METHOD_PRESETS[method]
 
 
 def data_config(dataset: str, labels_per_class: int | None, test_size: int, max_unlabeled: int | None) -> list[str]:
@@ -43,7 +65,7 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
     import _baselines
 
     from lmtune.data import prepare_data
-    from lmtune.quickstart import METHOD_PRESETS, quickstart_config
+    from lmtune.quickstart import quickstart_config
     from lmtune.training.run import train
 
     wall, cpu = time.perf_counter(), time.process_time()
@@ -51,7 +73,7 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
         overrides = data_config(dataset, k, args.test_size, args.max_unlabeled) + [f"seed={seed}"]
         if k is None:  # the ceiling: every pool label, a few epochs
             overrides += [f"training.epochs={args.ceiling_epochs}"]
-        cfg = quickstart_config(k or 1, tmp, overrides + (METHOD_PRESETS.get(method, []) + args.overrides
+        cfg = quickstart_config(k or 1, tmp, overrides + (method_overrides(method, dataset) + args.overrides
                                                           if method not in BASELINES else []))
         if method in BASELINES:
             data = prepare_data(cfg.data, seed)
@@ -75,7 +97,7 @@ def mean_std(values: list[float]) -> str:
 
 
 def summarise(rows: list[dict], methods: list[str]) -> None:
-    print(f"\n{'dataset':<16} {'labels/class':>12} {'method':<16} {'accuracy %':>12} {'gap closed':>10} "
+    print(f"\n{'dataset':<16} {'labels/class':>12} {'method':<20} {'accuracy %':>12} {'gap closed':>10} "
           f"{'wall min':>8} {'n':>2}")
     for dataset in sorted({r["dataset"] for r in rows}):
         ceiling = [r["accuracy"] for r in rows if r["dataset"] == dataset and r["labels_per_class"] is None]
@@ -91,10 +113,10 @@ def summarise(rows: list[dict], methods: list[str]) -> None:
                 if ceiling and base and m not in ("supervised",):
                     span = statistics.mean(ceiling) - statistics.mean(base)
                     gap = f"{(statistics.mean(acc) - statistics.mean(base)) / span:.0%}" if span > 0 else "n/a"
-                print(f"{dataset:<16} {k:>12} {m:<16} {mean_std(acc):>12} {gap:>10} "
+                print(f"{dataset:<16} {k:>12} {m:<20} {mean_std(acc):>12} {gap:>10} "
                       f"{statistics.mean(r['wall_s'] for r in found) / 60:>8.1f} {len(found):>2}")
         if ceiling:
-            print(f"{dataset:<16} {'all':>12} {'fully-supervised':<16} {mean_std(ceiling):>12} {'':>10} "
+            print(f"{dataset:<16} {'all':>12} {'fully-supervised':<20} {mean_std(ceiling):>12} {'':>10} "
                   f"{'':>8} {len(ceiling):>2}")
 
 
@@ -128,9 +150,11 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["bbc_news", "rotten_tomatoes"])
     parser.add_argument("--labels", type=int, nargs="+", default=[1, 2, 4, 16])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
-    parser.add_argument("--methods", nargs="+",
+    from lmtune.quickstart import METHOD_PRESETS
+
+    parser.add_argument("--methods", nargs="+", choices=BASELINES + list(METHOD_PRESETS) + [WITH_DESCRIPTIONS],
                         default=["plain-trainer", "setfit", "supervised", "mlm-aux", "self-training", "consistency",
-                                 "fixmatch"])
+                                 "fixmatch", WITH_DESCRIPTIONS])
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000, help="cap on the unlabeled pool per run")
     parser.add_argument("--plain-epochs", type=float, default=3.0, help="the Trainer's default")
@@ -150,7 +174,7 @@ def main() -> None:
     done = {(r["dataset"], r["labels_per_class"], r["method"], r["seed"]) for r in rows}
     todo = [(d, None, "supervised", args.seeds[0]) for d in args.datasets if not args.no_ceiling]
     todo += [(d, k, m, s) for d in args.datasets for k in args.labels for m in args.methods for s in args.seeds]
-    print(f"{'dataset':<16} {'k':>3} {'method':<16} {'seed':>4} {'accuracy':>8} {'wall_s':>7} {'cpu_s':>7}", flush=True)
+    print(f"{'dataset':<16} {'k':>3} {'method':<20} {'seed':>4} {'accuracy':>8} {'wall_s':>7} {'cpu_s':>7}", flush=True)
     for dataset, k, method, seed in todo:
         key = (dataset, k, method if k else "fully-supervised", seed)
         if key in done:
@@ -159,7 +183,7 @@ def main() -> None:
         with args.results.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
         rows.append(row)
-        print(f"{dataset:<16} {k or 'all':>3} {row['method']:<16} {seed:>4} {row['accuracy']:>8.4f} "
+        print(f"{dataset:<16} {k or 'all':>3} {row['method']:<20} {seed:>4} {row['accuracy']:>8.4f} "
               f"{row['wall_s']:>7.1f} {row['cpu_s']:>7.1f}", flush=True)
     wanted = [r for r in rows if r["dataset"] in args.datasets]
     summarise(wanted, args.methods)

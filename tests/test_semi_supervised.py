@@ -286,6 +286,34 @@ def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone(
     assert missing.used == [] and missing.probs is None and "could not be built" in missing.problems["lexical"]
 
 
+def test_descriptions_label_the_pool_and_the_classifier_over_views_improves_on_zero_shot():
+    from lmtune.methods.descriptions import description_labels
+
+    truth, (a, b), _ = two_noisy_views(noise=4.0)
+    four = np.concatenate([np.flatnonzero(truth == c)[:4] for c in range(3)])
+    descriptions = np.eye(3, 16)  # each class's direction, as a description's embedding would be
+    found = description_labels({"embedding": (a[four], a), "lexical": (b[four], b)}, descriptions, truth[four], 3)
+    zero_shot = (found.found["descriptions"].probs.argmax(1) == truth).mean()
+    assert found.problems == {} and found.used == ["descriptions"] and found.inputs == ["embedding", "lexical"]
+    assert (found.probs.argmax(1) == truth).mean() > zero_shot + 0.03 and zero_shot > 0.8  # 95% vs 88%
+    assert np.allclose(found.probs.sum(1), 1) and found.found["descriptions"].agreement > 0.5
+    assert (found.predict({"embedding": a, "lexical": b}) == found.probs).all()
+    # a view that could not be built is left out; the embedding view alone labels the pool
+    alone = description_labels({"embedding": (a[four], a), "lexical": None}, descriptions, truth[four], 3)
+    assert alone.inputs == ["embedding"] and (alone.probs.argmax(1) == truth).mean() > 0.8
+    # descriptions in the wrong order: the labeled examples disagree more than chance would, refused
+    swapped = description_labels({"embedding": (a[four], a)}, descriptions[[1, 2, 0]], truth[four], 3)
+    assert swapped.probs is None and swapped.inputs == [] and "fewer than chance" in swapped.problems["descriptions"]
+
+
+def test_surest_per_class_takes_the_widest_margins_up_to_an_even_share():
+    from lmtune.methods.descriptions import surest_per_class
+
+    scores = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.7, 0.3], [0.45, 0.55], [0.2, 0.8]])
+    assert sorted(surest_per_class(scores, 2 / 3).tolist()) == [0, 2, 4, 5]  # 2 per class; class 1 has only 2
+    assert sorted(surest_per_class(scores, 1 / 3).tolist()) == [0, 5]
+
+
 def test_lexical_features_need_repeated_words():
     from lmtune.methods.clusters import lexical_features
 
@@ -327,6 +355,56 @@ def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_cl
                    for m in messages)
 
 
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_self_training_bootstrap_from_label_descriptions_in_a_run(toy_config, monkeypatch, order):
+    """The descriptions' own embeddings from a random tiny model mean nothing, so the test puts
+    each class's labeled centroid in their place (in order: used; swapped: refused)."""
+    from lmtune.methods import descriptions, self_training
+
+    def centroids_for_descriptions(views, given, classes, n_classes):
+        assert given.shape == (2, views["embedding"][0].shape[1])  # the descriptions were embedded
+        rows = np.stack([views["embedding"][0][classes == c].mean(0) for c in order])
+        return descriptions.description_labels(views, rows, classes, n_classes)
+
+    monkeypatch.setattr(self_training, "description_labels", centroids_for_descriptions)
+    messages = []
+    cfg = semi_config(toy_config, {"name": "self-training", "rounds": 0, "threshold": 0.0, "bootstrap": "descriptions",
+                                   "label_descriptions": {"pos": "a good one", "neg": "a bad one"}})
+    result = lmtune.train(cfg, progress=False, log=messages.append)
+    history = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    first = history[0]
+    assert first["source"] == "descriptions" and "descriptions_agreement" in first
+    if order == [0, 1]:
+        assert [r["round"] for r in history] == [0] and first["pseudo_labels"] > 0
+        assert first["views"] == ["embedding", "lexical"] and first["descriptions_agreement"] >= 0.5
+        assert any("trained on the texts nearest each label's description" in m for m in messages)
+    else:
+        assert [r["round"] for r in history] == [0, 1] and first["used"] is False  # one model round instead
+        assert any("fewer than chance" in m for m in messages)
+        assert any("label_descriptions can be reworded" in m for m in messages)
+
+
+@pytest.mark.parametrize("method,match,fix", [
+    ({"bootstrap": "descriptions"}, "needs a sentence per label", "label_descriptions: {label: sentence"),
+    ({"label_descriptions": {"pos": "good"}}, "read by bootstrap: descriptions only", "set bootstrap: descriptions"),
+    ({"bootstrap": "descriptions", "label_descriptions": {"pos": "good", "neg": "bad"},
+      "bootstrap_views": ["lexical"]}, "in the embedding view", "keep embedding"),
+])
+def test_label_description_options_are_checked_at_config_load(toy_config, method, match, fix):
+    toy_config["method"] = {"name": "self-training", **method}
+    with pytest.raises(ConfigError, match=match) as err:
+        validate_config(toy_config)
+    assert fix in str(err.value.fix)
+
+
+def test_label_descriptions_must_name_each_label_once(toy_config):
+    toy_config["method"] = {"name": "self-training", "bootstrap": "descriptions",
+                            "label_descriptions": {"pos": "good", "negative": "bad"}}
+    with pytest.raises(ConfigError, match="no description for 'neg'; not a label: 'negative'") as err:
+        lmtune.train(validate_config(toy_config), **QUIET)
+    assert "'neg', 'pos'" in str(err.value.fix)
+
+
 def test_rounds_zero_without_a_bootstrap_is_refused_at_config_load(toy_config):
     toy_config["method"] = {"name": "self-training", "rounds": 0}
     with pytest.raises(ConfigError, match="rounds: 0") as err:
@@ -334,9 +412,11 @@ def test_rounds_zero_without_a_bootstrap_is_refused_at_config_load(toy_config):
     assert "bootstrap: clusters" in str(err.value.fix)
 
 
-def test_bootstrap_clusters_is_refused_for_tagging_at_config_load(toy_config):
+@pytest.mark.parametrize("bootstrap", ["clusters", "descriptions"])
+def test_a_bootstrap_is_refused_for_tagging_at_config_load(toy_config, bootstrap):
     toy_config["task"] = "token-classification"
-    toy_config["method"] = {"name": "self-training", "bootstrap": "clusters"}
-    with pytest.raises(ConfigError, match="bootstrap: clusters") as err:
+    toy_config["method"] = {"name": "self-training", "bootstrap": bootstrap,
+                            **({"label_descriptions": {"O": "other"}} if bootstrap == "descriptions" else {})}
+    with pytest.raises(ConfigError, match=f"bootstrap: {bootstrap}") as err:
         validate_config(toy_config)
     assert "bootstrap: none" in str(err.value.fix)

@@ -18,7 +18,7 @@ where either view's clusters alone get 95-96%).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -61,20 +61,21 @@ def seeded_kmeans(pool: np.ndarray, labeled: np.ndarray, classes: np.ndarray, n_
         assigned = nearest
         members = np.concatenate([pool, labeled]), np.concatenate([assigned, classes])
         centroids = _normalise(np.stack([members[0][members[1] == c].mean(0) for c in range(n_classes)]))
-    probs = _centroid_probs(pool, centroids)
+    probs = centroid_probs(pool, centroids)
     agreed = int(((labeled @ centroids.T).argmax(1) == classes).sum())
     return ClusterLabels(probs.astype(np.float32), agreed / len(classes), iteration, centroids,
-                         _binomial_tail(agreed, len(classes), 1 / n_classes))
+                         binomial_tail(agreed, len(classes), 1 / n_classes))
 
 
-def _binomial_tail(k: int, n: int, p: float) -> float:
+def binomial_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     return float(sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1)))
 
 
-def _centroid_probs(rows: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Class probabilities from cosine similarity to each class's centroid, at TEMPERATURE."""
-    logits = rows @ centroids.T / TEMPERATURE
+def centroid_probs(rows: np.ndarray, centroids: np.ndarray, centre: np.ndarray | float = 0.0) -> np.ndarray:
+    """Class probabilities from cosine similarity to each class's centroid (less `centre`, per
+    class), at TEMPERATURE."""
+    logits = (rows @ centroids.T - centre) / TEMPERATURE
     probs = np.exp(logits - logits.max(1, keepdims=True))
     return probs / probs.sum(1, keepdims=True)
 
@@ -118,12 +119,14 @@ def lexical_features(texts: list[str], fit_on: int | None = None) -> np.ndarray 
 
 @dataclass
 class Bootstrap:
-    """Pool labels from one or more views' clusters (bootstrap_labels)."""
+    """Pool labels from one or more views' clusters (bootstrap_labels), or from the classes'
+    descriptions (descriptions.description_labels)."""
     probs: np.ndarray | None  # [pool, classes]; None when a view's clusters are not the classes
-    found: dict[str, ClusterLabels]  # each view's clusters
+    found: dict[str, ClusterLabels]  # each view's clusters (or the descriptions' zero-shot labels)
     problems: dict[str, str]  # view -> why its clusters are not the classes (any: none is used)
     agree: float | None = None  # with several views used: share of the pool all their clusters agree on
-    classifier: object = None  # with several views used: the linear classifier over them
+    classifier: object = None  # the linear classifier over the `inputs` views, where there is one
+    inputs: list[str] = field(default_factory=list)  # the views that label other texts (predict)
 
     @property
     def used(self) -> list[str]:
@@ -132,9 +135,9 @@ class Bootstrap:
     def predict(self, views: dict[str, np.ndarray]) -> np.ndarray:
         """Class probabilities for other texts, given their features in each used view."""
         if self.classifier is not None:
-            probs = self.classifier.predict_proba(np.hstack([views[name] for name in self.used]))
+            probs = self.classifier.predict_proba(np.hstack([views[name] for name in self.inputs]))
         else:
-            probs = _centroid_probs(views[self.used[0]], self.found[self.used[0]].centroids)
+            probs = centroid_probs(views[self.inputs[0]], self.found[self.inputs[0]].centroids)
         return probs.astype(np.float32)
 
 
@@ -155,7 +158,7 @@ def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], cla
                 if v is None}
     problems.update((name, problem) for name, f in found.items() if (problem := bootstrap_problem(f)))
     result = Bootstrap(None, found, problems)
-    used = result.used
+    used = result.inputs = result.used
     if len(used) > 1:
         nearest = np.stack([found[name].probs.argmax(1) for name in used])
         agreed = (nearest == nearest[0]).all(0)

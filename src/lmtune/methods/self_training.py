@@ -9,10 +9,13 @@ than restarting, which costs one pool pass per round instead of one whole run.
 `bootstrap: clusters` (classification) labels the pool before the first step instead, by
 seeded k-means over the backbone's sentence embeddings and over the words' TF-IDF, combined
 where they agree (methods/clusters.py): the first part then trains on pseudo labels too, which
-is what lifts one label per class on topic data. `rounds: 0` keeps those labels for the whole
-run: on BBC News they are more often right (97%) than a half-trained model's relabelling.
-When a view's clusters disagree with the labeled examples the bootstrap is skipped, with a log
-line that names the view (and rounds: 0 becomes one round of the model's own labels).
+is what lifts one label per class on topic data. `bootstrap: descriptions` labels it from one
+sentence per class (`label_descriptions`, methods/descriptions.py) where the clusters are not
+the classes (sentiment). `rounds: 0` keeps the bootstrap's labels for the whole run: on BBC
+News they are more often right (97%) than a half-trained model's relabelling.
+When a view's clusters (or the descriptions) disagree with the labeled examples the bootstrap is
+skipped, with a log line that names the view (and rounds: 0 becomes one round of the model's
+own labels).
 """
 from __future__ import annotations
 
@@ -25,8 +28,10 @@ import torch
 from pydantic import Field
 from transformers import TrainerCallback
 
+from ..errors import ConfigError
 from . import register_method
 from .clusters import VIEWS, bootstrap_labels, lexical_features
+from .descriptions import description_labels
 from .pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
 from .semi import SemiConfig, SemiSupervised
 
@@ -40,8 +45,8 @@ class SelfTraining(SemiSupervised):
     class Config(SemiConfig):
         alpha: float = Field(1.0, ge=0, description="weight of the pseudo-labeled loss")
         unlabeled_ratio: float = Field(1.0, gt=0, le=16)
-        rounds: int = Field(2, ge=0, le=20, description="times the model labels the pool again; 0 (with bootstrap: "
-                                                       "clusters) keeps the bootstrap's labels for the whole run")
+        rounds: int = Field(2, ge=0, le=20, description="times the model labels the pool again; 0 (with a "
+                                                       "bootstrap) keeps the bootstrap's labels for the whole run")
         threshold: float = Field(0.7, ge=0, le=1, description="keep pseudo labels at least this confident")
         # per class at most round/rounds of the pool x the labeled class share: balanced classes,
         # and a curriculum (the most confident first, more each round)
@@ -50,22 +55,46 @@ class SelfTraining(SemiSupervised):
         temperature: float = Field(0.5, gt=0, le=1, description="sharpening of soft labels")
         teacher: Literal["student", "ema"] = "student"
         ema_decay: float = Field(0.99, gt=0, lt=1)
-        bootstrap: Literal["none", "clusters"] = Field(
-            "none", description="clusters: label the pool before the first step by seeded k-means over the "
-                                "backbone's embeddings and the words' TF-IDF (classification)")
+        bootstrap: Literal["none", "clusters", "descriptions"] = Field(
+            "none", description="label the pool before the first step (classification): clusters = seeded k-means "
+                                "over the backbone's embeddings and the words' TF-IDF; descriptions = nearest "
+                                "label description, refined by a linear classifier over the same views")
         bootstrap_views: list[Literal["embedding", "lexical"]] = Field(
             list(VIEWS), min_length=1, description="what the bootstrap clusters: the backbone's sentence embeddings, "
                                                    "the words' TF-IDF (lexical), or both (combined where they agree)")
+        label_descriptions: dict[str, str] | None = Field(
+            None, description="bootstrap: descriptions: one short sentence per label, e.g. "
+                              "{negative: a negative review, positive: a positive review}")
 
     @classmethod
     def check_options(cls, config, task):
-        if config.bootstrap == "clusters" and task != "classification":
-            return ("bootstrap", f"bootstrap: clusters gives one class per text; task {task!r} has none",
+        if config.bootstrap != "none" and task != "classification":
+            return ("bootstrap", f"bootstrap: {config.bootstrap} gives one class per text; task {task!r} has none",
                     "use bootstrap: none (the default) for this task.")
         if config.rounds == 0 and config.bootstrap == "none":
             return ("rounds", "rounds: 0 never labels the pool without a bootstrap, so nothing would train on it",
-                    "set bootstrap: clusters, or rounds: 1 or more.")
+                    "set bootstrap: clusters (or descriptions), or rounds: 1 or more.")
+        if (config.bootstrap == "descriptions") != bool(config.label_descriptions):
+            return (("label_descriptions", "bootstrap: descriptions needs a sentence per label",
+                     "add label_descriptions: {label: sentence, ...} for every label.")
+                    if config.bootstrap == "descriptions" else
+                    ("label_descriptions", "label_descriptions are read by bootstrap: descriptions only",
+                     "set bootstrap: descriptions, or remove label_descriptions."))
+        if config.bootstrap == "descriptions" and "embedding" not in config.bootstrap_views:
+            return ("bootstrap_views", "bootstrap: descriptions compares texts with the descriptions in the "
+                                       "embedding view", "keep embedding in bootstrap_views.")
         return None
+
+    def __init__(self, config, task):
+        super().__init__(config, task)
+        given = config.label_descriptions or {}
+        missing, unknown = [n for n in task.labels if n not in given], [n for n in given if n not in task.labels]
+        if given and (missing or unknown):
+            raise ConfigError(
+                "method.label_descriptions must describe each label once: "
+                + "; ".join(part for part in [missing and f"no description for {', '.join(map(repr, missing))}",
+                                              unknown and f"not a label: {', '.join(map(repr, unknown))}"] if part),
+                fix=f"give one sentence for each of the labels {', '.join(map(repr, task.labels))}.")
 
     def setup(self, model, source, pool, labeled, train_dataset):
         self.pool = pool
@@ -75,8 +104,8 @@ class SelfTraining(SemiSupervised):
         self.selected: list[int] = []
         self.history: list[dict] = []
         self.rounds = self.config.rounds  # labelling rounds the model does in this run
-        if self.config.bootstrap == "clusters" and pool:
-            self.label_pool_by_clusters(model, labeled, train_dataset)
+        if self.config.bootstrap != "none" and pool:
+            self.label_pool_before_training(model, labeled, train_dataset)
 
     def unlabeled_dataset(self, pool):
         ds = super().unlabeled_dataset(pool)
@@ -103,14 +132,19 @@ class SelfTraining(SemiSupervised):
         model.train(was_training)
         return self.keep(targets, confidence, classes, round_no / self.rounds, {"round": round_no})
 
-    def label_pool_by_clusters(self, model, labeled, train_dataset) -> dict:
-        """Round 0: the clusters' labels (clusters.bootstrap_labels), taken like round 1's (same
-        share of the pool), unless a view's clusters are not the classes."""
+    def label_pool_before_training(self, model, labeled, train_dataset) -> dict:
+        """Round 0: the bootstrap's labels (clusters.bootstrap_labels, or
+        descriptions.description_labels), taken like round 1's (same share of the pool), unless
+        a view's clusters (or the descriptions) are not the classes."""
         started = time.perf_counter()
+        c = self.config
         views = self.bootstrap_views(model, labeled, train_dataset)
         classes = np.array([f["labels"] for f in train_dataset.features])
-        found = bootstrap_labels(views, classes, len(self.task.labels))
-        summary = {"round": 0, "source": "clusters", "views": found.used,
+        if c.bootstrap == "descriptions":
+            found = description_labels(views, self.embed_descriptions(model), classes, len(self.task.labels))
+        else:
+            found = bootstrap_labels(views, classes, len(self.task.labels))
+        summary = {"round": 0, "source": c.bootstrap, "views": found.inputs,
                    **{f"{name}_agreement": round(f.agreement, 4) for name, f in found.found.items()},
                    **{f"{name}_chance": round(f.chance, 4) for name, f in found.found.items()},
                    "iterations": max((f.iterations for f in found.found.values()), default=0)}
@@ -123,19 +157,35 @@ class SelfTraining(SemiSupervised):
             summary["used"] = False
             self.history.append(summary)
             self.rounds = max(1, self.rounds)  # rounds: 0 meant "the bootstrap's labels"; the model labels once instead
+            fix = ("label_descriptions can be reworded" if c.bootstrap == "descriptions" else
+                   "bootstrap_views can name the views to cluster")
             self.log(f"self-training bootstrap: not used ({' and '.join(found.problems)} view above), so the first "
-                     f"part trains on the labels alone and the model labels the pool {self.rounds} time(s); "
-                     f"bootstrap_views can name the views to cluster")
+                     f"part trains on the labels alone and the model labels the pool {self.rounds} time(s); {fix}")
             return summary
         probs = found.probs
         summary = self.keep(list(torch.from_numpy(probs)), probs.max(1), probs.argmax(1), bootstrap_share(self.rounds),
                             summary)
-        how = (f"the {found.used[0]} clusters" if len(found.used) == 1 else
-               f"a linear classifier over the {' and '.join(found.used)} views, trained where their clusters agree "
-               f"({found.agree:.0%} of the pool)")
+        over = " and ".join(found.inputs)
+        if c.bootstrap == "descriptions":
+            how = (f"a linear classifier over the {over} view(s), trained on the texts nearest each label's "
+                   f"description ({found.found['descriptions'].agreement:.0%} of the labeled examples are)")
+        elif len(found.inputs) == 1:
+            how = f"the {over} clusters"
+        else:
+            how = (f"a linear classifier over the {over} views, trained where their clusters agree "
+                   f"({found.agree:.0%} of the pool)")
         self.log(f"self-training bootstrap: {summary['pseudo_labels']} of {len(self.pool)} pool texts pseudo-labeled "
                  f"by {how}; {summary['seconds']:.0f} s")
         return summary
+
+    def embed_descriptions(self, model) -> np.ndarray:
+        """The label descriptions' sentence embeddings, in label order, as the embedding view's."""
+        from ..evaluation.predict import embed_texts
+        from ..training.freezing import backbone_of
+
+        texts = [self.config.label_descriptions[name] for name in self.task.labels]
+        return embed_texts(backbone_of(model), self.task.tokenizer, texts, max_length=self.task.max_length,
+                           progress=False)
 
     def bootstrap_views(self, model, labeled, train_dataset) -> dict:
         """view name -> (labeled rows, pool rows), or None where the view cannot be built."""

@@ -133,7 +133,7 @@ class Bootstrap:
         return [] if self.problems else list(self.found)
 
     def predict(self, views: dict[str, np.ndarray]) -> np.ndarray:
-        """Class probabilities for other texts, given their features in each used view."""
+        """Class probabilities for other texts, given their features in each of the `inputs` views."""
         if self.classifier is not None:
             probs = self.classifier.predict_proba(np.hstack([views[name] for name in self.inputs]))
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .clusters import Bootstrap, ClusterLabels, binomial_tail, centroid_probs
+from .pseudo_labels import select_balanced
 
 # The surest share of the pool (per class) each round's classifier learns from, growing: Rotten
 # Tomatoes 4/class, pool labels 72.3% with (0.3, 0.4), 70.6% with one round at 0.5.
@@ -34,8 +35,9 @@ def description_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], d
     labeled_rows, pool_rows = views["embedding"]
     # A class whose description is near every text (a generic word) would take the whole pool:
     # each class's similarities are measured from their median over the pool.
-    centre = np.median(pool_rows @ descriptions.T, axis=0)
-    scores = pool_rows @ descriptions.T - centre
+    similarity = pool_rows @ descriptions.T
+    centre = np.median(similarity, axis=0)
+    scores = similarity - centre
     agreed = int(((labeled_rows @ descriptions.T - centre).argmax(1) == classes).sum())
     zero_shot = ClusterLabels(centroid_probs(pool_rows, descriptions, centre).astype(np.float32),
                               agreed / len(classes), 0, descriptions, binomial_tail(agreed, len(classes), 1 / n_classes))
@@ -61,9 +63,7 @@ def description_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], d
 def surest_per_class(scores: np.ndarray, share: float) -> np.ndarray:
     """Rows whose top class leads the runner-up the most, at most `share` of the rows per class
     (of an even split), so a class the descriptions favour cannot crowd out the others."""
-    top = scores.argmax(1)
     ranked = np.sort(scores, axis=1)
-    margin = ranked[:, -1] - ranked[:, -2]
-    cap = int(share * len(scores) / scores.shape[1])
-    return np.concatenate([rows[np.argsort(-margin[rows])][:cap] for c in range(scores.shape[1])
-                           for rows in [np.flatnonzero(top == c)]])
+    margin = ranked[:, -1] - ranked[:, -2]  # >= 0, so threshold 0 keeps every row
+    n_classes = scores.shape[1]
+    return select_balanced(scores.argmax(1), margin, 0.0, [int(share * len(scores) / n_classes)] * n_classes)

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import yaml
+from safetensors.numpy import load_file
 
 import lmtune
 from lmtune import artifacts as art
@@ -15,7 +16,8 @@ from lmtune import artifacts as art
 
 def test_torchrun_two_processes_match_one(toy_config, tmp_path):
     cfg = {**toy_config, "data": {**toy_config["data"], "dev": None, "dev_size": 0},
-           "training": {**toy_config["training"], "group_by_length": False}}  # same batches in both runs
+           # same batches in both runs; fp32 on every CPU (bf16 rounds one big batch and two halves apart)
+           "training": {**toy_config["training"], "group_by_length": False, "precision": "fp32"}}
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
 
@@ -36,8 +38,8 @@ def test_torchrun_two_processes_match_one(toy_config, tmp_path):
     assert two_metrics["global_step"] == single.metrics["global_step"]  # 80 rows / global batch 8 x 4 epochs
     assert single.metrics["test"]["accuracy"] >= 0.8  # the comparison below is between models that learned
 
-    texts = [ex.text for ex in single.data.test]
-    probs = [np.array([[r["probabilities"][lb] for lb in ("neg", "pos")]
-                       for r in lmtune.predict(tmp_path / run, texts, progress=False, quantize="none")])
-             for run in ("one", "two")]
-    np.testing.assert_allclose(probs[0], probs[1], atol=1e-4)
+    # the same weights (compared directly: inference may run in bf16, which magnifies 1e-7 apart into 1e-3)
+    one, two = (load_file(tmp_path / run / "model.safetensors") for run in ("one", "two"))
+    assert one.keys() == two.keys()
+    assert max(float(np.abs(one[name] - two[name]).max()) for name in one) < 1e-4
+    assert two_metrics["test"]["accuracy"] == single.metrics["test"]["accuracy"]

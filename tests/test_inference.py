@@ -30,10 +30,17 @@ def test_length_batches_respect_the_token_budget_and_cover_every_text_once():
     assert [len(b) for b in batches] == [4, 3, 2, 1]  # short texts many to a batch, long ones few
 
 
-def test_training_records_the_int8_check(trained_run):
-    info = art.read_json(trained_run.run_dir / art.RUN_FILE)
-    if info["precision"]["chosen"] != "fp32":
-        pytest.skip("the int8 check runs where training ran in fp32 on a CPU")
+def test_training_records_the_int8_check(tiny_backbone, tmp_path):
+    from conftest import toy_run_config
+
+    from lmtune.config import validate_config
+
+    # the check runs where training runs in fp32 on a CPU: forced, so it runs on a bf16 CPU too
+    cfg = toy_run_config(tiny_backbone, tmp_path, training={"epochs": 4, "batch_size": 8, "learning_rate": 2e-3,
+                                                            "early_stopping_patience": None, "precision": "fp32"})
+    run = lmtune.train(validate_config(cfg), progress=False, log=lambda m: None)
+    info = art.read_json(run.run_dir / art.RUN_FILE)
+    assert info["precision"]["chosen"] == "fp32"
     check = info["int8_check"]
     assert check["checked_texts"] == 40 and check["max_loss"] == INT8_MAX_LOSS
     assert 0 <= check["changed_predictions"] <= 1 and check["speedup"] > 0

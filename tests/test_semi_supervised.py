@@ -272,7 +272,7 @@ def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone(
     assert accuracy[0] > max(accuracy[1:]) + 0.02 and min(accuracy[1:]) > 0.9  # 99% vs 96% and 94%
     assert both.used == ["a", "b"] and 0.5 < both.agree < 1 and both.problems == {}
     assert np.allclose(both.probs.sum(1), 1)
-    assert (both.predict({"a": a, "b": b}) == both.probs).all()  # what scores other texts labels the pool too
+    assert np.allclose(both.predict({"a": a, "b": b}), both.probs, atol=1e-6)  # what scores other texts labels the pool too
     # a view whose clusters cut across the classes refuses the bootstrap, with the reason
     unrelated = np.random.default_rng(2).normal(size=a.shape)  # agreement 67%
     unrelated /= np.linalg.norm(unrelated, axis=1, keepdims=True)
@@ -297,13 +297,59 @@ def test_descriptions_label_the_pool_and_the_classifier_over_views_improves_on_z
     assert found.problems == {} and found.used == ["descriptions"] and found.inputs == ["embedding", "lexical"]
     assert (found.probs.argmax(1) == truth).mean() > zero_shot + 0.03 and zero_shot > 0.8  # 95% vs 88%
     assert np.allclose(found.probs.sum(1), 1) and found.found["descriptions"].agreement > 0.5
-    assert (found.predict({"embedding": a, "lexical": b}) == found.probs).all()
+    assert np.allclose(found.predict({"embedding": a, "lexical": b}), found.probs, atol=1e-6)
     # a view that could not be built is left out; the embedding view alone labels the pool
     alone = description_labels({"embedding": (a[four], a), "lexical": None}, descriptions, truth[four], 3)
     assert alone.inputs == ["embedding"] and (alone.probs.argmax(1) == truth).mean() > 0.8
     # descriptions in the wrong order: the labeled examples disagree more than chance would, refused
     swapped = description_labels({"embedding": (a[four], a)}, descriptions[[1, 2, 0]], truth[four], 3)
     assert swapped.probs is None and swapped.inputs == [] and "fewer than chance" in swapped.problems["descriptions"]
+
+
+def test_descriptions_label_a_class_that_has_no_labeled_example():
+    """data.labeled_size can leave a class out: its description still names it, and the
+    classifier's probabilities keep a column for every class."""
+    from lmtune.methods.clusters import seeded_kmeans
+    from lmtune.methods.descriptions import description_labels
+
+    truth, (a, b), _ = two_noisy_views(noise=4.0)
+    four = np.concatenate([np.flatnonzero(truth == c)[:4] for c in (0, 1)])  # no example of class 2
+    found = description_labels({"embedding": (a[four], a), "lexical": (b[four], b)}, np.eye(3, 16), truth[four], 3)
+    assert found.probs.shape == (len(truth), 3) and np.allclose(found.probs.sum(1), 1)
+    named = found.probs.argmax(1) == 2
+    assert (truth[named] == 2).mean() > 0.85 and named[truth == 2].mean() > 0.85  # class 2 found and mostly right
+    with pytest.raises(ValueError, match="only 2 classes have one"):  # k-means has nothing to start class 2 from
+        seeded_kmeans(a, a[four], truth[four], 3)
+
+
+def test_label_prior_counts_a_class_without_labeled_examples_as_one():
+    from types import SimpleNamespace
+
+    from lmtune.methods.pseudo_labels import label_prior
+
+    examples = SimpleNamespace(features=[{"labels": c} for c in (0, 0, 0, 1, 1, 1)])
+    assert label_prior(examples, 2) == [0.5, 0.5]
+    assert label_prior(examples, 3) == pytest.approx([3 / 7, 3 / 7, 1 / 7])  # class 2: some pseudo labels allowed
+    assert class_caps(70, label_prior(examples, 3), 1.0)[2] == 10
+
+
+@pytest.mark.parametrize("bootstrap", ["clusters", "descriptions"])
+def test_a_class_left_without_labels_is_warned_about_and_the_clusters_step_aside(toy_config, bootstrap):
+    toy_config["data"]["labeled_size"] = 1  # one labeled example: one of the two classes has none
+    toy_config["method"] = {"name": "self-training", "rounds": 0, "threshold": 0.0, "bootstrap": bootstrap,
+                            **({"label_descriptions": {"pos": "a good one", "neg": "a bad one"}}
+                               if bootstrap == "descriptions" else {})}
+    toy_config["training"].update(epochs=2, batch_size=4)
+    messages = []
+    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    assert any(m.startswith("warning:") and "data.labeled_size=1 left no labeled example of" in m for m in messages)
+    first = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"][0]
+    if bootstrap == "clusters":  # refused before the embedding pass, with the reason; the model labels once
+        assert first == {"round": 0, "source": "clusters", "views": [], "used": False}
+        assert any("labels: no labeled example of" in m and "to start its cluster from" in m for m in messages)
+        assert any("not used (labels above)" in m and "bootstrap: descriptions can label" in m for m in messages)
+    else:  # the descriptions label the pool whichever class the labeled example is (a random tiny model: any way)
+        assert first["source"] == "descriptions" and "descriptions_agreement" in first
 
 
 def test_surest_per_class_takes_the_widest_margins_up_to_an_even_share():
@@ -351,7 +397,7 @@ def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_cl
     else:  # skipped: nothing selected until the model's first round, and the log says why
         assert first["used"] is False and "pseudo_labels" not in first and "unlabeled_loss" not in first_step
         assert first["views"] == [] and sum("does not separate" in m for m in messages) == 2
-        assert any("not used (embedding and lexical view above)" in m and f"labels the pool {model_rounds} time" in m
+        assert any("not used (embedding view and lexical view above)" in m and f"labels the pool {model_rounds} time" in m
                    for m in messages)
 
 

@@ -93,6 +93,12 @@ def prepare_data(cfg: DataConfig, seed: int, task=None, task_options: dict | Non
         pool, unlabeled = sample_per_class(pool, cfg.labels_per_class, seed)
     elif cfg.labeled_size:
         pool, unlabeled = task.take_labeled(pool, cfg.labeled_size, seed)
+        present = by_label(pool) if task.stratified else labels
+        if absent := [lb for lb in labels if lb not in present]:
+            warnings.append(f"{where}: data.labeled_size={cfg.labeled_size} left no labeled example of "
+                            f"{', '.join(map(repr, absent))}; the model learns such a class only from pseudo labels "
+                            "(self-training with bootstrap: descriptions). Raise data.labeled_size, or use "
+                            "data.labels_per_class")
     if cfg.unlabeled:
         from .corpus import read_texts
 

@@ -52,6 +52,9 @@ class ClusterLabels:
 def seeded_kmeans(pool: np.ndarray, labeled: np.ndarray, classes: np.ndarray, n_classes: int) -> ClusterLabels:
     """Rows are one view's L2-normalised features; `classes` the labeled rows' class ids (every
     class present at least once)."""
+    if len(np.unique(classes)) < n_classes:
+        raise ValueError(f"seeded k-means starts each of the {n_classes} classes' centroids at its labeled examples; "
+                         f"only {len(np.unique(classes))} classes have one")
     centroids = _normalise(np.stack([labeled[classes == c].mean(0) for c in range(n_classes)]))
     assigned = None
     for iteration in range(1, MAX_ITERATIONS + 1):
@@ -129,16 +132,23 @@ class Bootstrap:
     inputs: list[str] = field(default_factory=list)  # the views that label other texts (predict)
 
     @property
+    def n_classes(self) -> int:
+        return next(iter(self.found.values())).probs.shape[1]
+
+    @property
     def used(self) -> list[str]:
         return [] if self.problems else list(self.found)
 
     def predict(self, views: dict[str, np.ndarray]) -> np.ndarray:
         """Class probabilities for other texts, given their features in each of the `inputs` views."""
         if self.classifier is not None:
-            probs = self.classifier.predict_proba(np.hstack([views[name] for name in self.inputs]))
+            # columns for the classes the classifier saw; one it never saw (no example, no pool text) gets 0
+            probs = np.zeros((len(views[self.inputs[0]]), self.n_classes))
+            probs[:, self.classifier.classes_] = self.classifier.predict_proba(
+                np.hstack([views[name] for name in self.inputs]))
         else:
             probs = centroid_probs(views[self.inputs[0]], self.found[self.inputs[0]].centroids)
-        return probs.astype(np.float32)
+        return probs
 
 
 def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], classes: np.ndarray,
@@ -168,5 +178,5 @@ def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], cla
             np.concatenate([labeled, pool[agreed]]), np.concatenate([classes, nearest[0][agreed]]))
         result.agree = float(agreed.mean())
     if used:
-        result.probs = result.predict({name: views[name][1] for name in used})
+        result.probs = result.predict({name: views[name][1] for name in used}).astype(np.float32)
     return result

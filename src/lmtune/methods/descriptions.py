@@ -56,7 +56,7 @@ def description_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], d
         result.classifier = LogisticRegression(max_iter=3000).fit(
             np.concatenate([pool[rows], labeled]), np.concatenate([scores[rows].argmax(1), classes]),
             sample_weight=np.concatenate([np.ones(len(rows)), np.full(len(labeled), LABELED_WEIGHT)]))
-        scores = result.classifier.predict_proba(pool)
+        scores = result.predict({name: views[name][1] for name in result.inputs})
     result.probs = scores.astype(np.float32)
     return result
 

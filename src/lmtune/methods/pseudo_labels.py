@@ -37,11 +37,15 @@ def select_balanced(predicted: np.ndarray, confidence: np.ndarray, threshold: fl
 
 
 def label_prior(train_dataset, n_labels: int) -> list[float] | None:
-    """Class shares of the labeled examples; None when an example has no single class (tagged words)."""
+    """Class shares of the labeled examples; None when an example has no single class (tagged words).
+    A class without a labeled example counts as one, not none: a share of 0 would cap its pseudo
+    labels at 0 for the whole run, even where a bootstrap names it (data.labeled_size can leave a
+    class out)."""
     labels = [f["labels"] for f in train_dataset.features]
     if not labels or not isinstance(labels[0], int):
         return None
-    return (np.bincount(labels, minlength=n_labels) / len(labels)).tolist()
+    counts = np.bincount(labels, minlength=n_labels).clip(min=1)
+    return (counts / counts.sum()).tolist()
 
 
 def class_caps(n_pool: int, prior: list[float], fraction: float) -> list[int]:

@@ -138,8 +138,13 @@ class SelfTraining(SemiSupervised):
         a view's clusters (or the descriptions) are not the classes."""
         started = time.perf_counter()
         c = self.config
-        views = self.bootstrap_views(model, labeled, train_dataset)
         classes = np.array([f["labels"] for f in train_dataset.features])
+        absent = [name for i, name in enumerate(self.task.labels) if i not in classes]
+        if absent and c.bootstrap == "clusters":  # no example to start their clusters from: not worth the embedding
+            return self.bootstrap_not_used({"round": 0, "source": c.bootstrap, "views": []}, {
+                "labels": f"no labeled example of {', '.join(map(repr, absent))} to start its cluster from"},
+                "bootstrap: descriptions can label a class without examples")
+        views = self.bootstrap_views(model, labeled, train_dataset)
         if c.bootstrap == "descriptions":
             found = description_labels(views, self.embed_descriptions(model), classes, len(self.task.labels))
         else:
@@ -151,17 +156,10 @@ class SelfTraining(SemiSupervised):
         if found.agree is not None:
             summary["views_agree"] = round(found.agree, 4)
         summary["seconds"] = round(time.perf_counter() - started, 1)
-        for name, problem in found.problems.items():
-            self.log(f"self-training bootstrap: {name} view: {problem}")
         if found.probs is None:
-            summary["used"] = False
-            self.history.append(summary)
-            self.rounds = max(1, self.rounds)  # rounds: 0 meant "the bootstrap's labels"; the model labels once instead
-            fix = ("label_descriptions can be reworded" if c.bootstrap == "descriptions" else
-                   "bootstrap_views can name the views to cluster")
-            self.log(f"self-training bootstrap: not used ({' and '.join(found.problems)} view above), so the first "
-                     f"part trains on the labels alone and the model labels the pool {self.rounds} time(s); {fix}")
-            return summary
+            return self.bootstrap_not_used(summary, {f"{name} view": why for name, why in found.problems.items()},
+                                           "label_descriptions can be reworded" if c.bootstrap == "descriptions" else
+                                           "bootstrap_views can name the views to cluster")
         probs = found.probs
         summary = self.keep(list(torch.from_numpy(probs)), probs.max(1), probs.argmax(1), bootstrap_share(self.rounds),
                             summary)
@@ -176,6 +174,17 @@ class SelfTraining(SemiSupervised):
                    f"({found.agree:.0%} of the pool)")
         self.log(f"self-training bootstrap: {summary['pseudo_labels']} of {len(self.pool)} pool texts pseudo-labeled "
                  f"by {how}; {summary['seconds']:.0f} s")
+        return summary
+
+    def bootstrap_not_used(self, summary: dict, problems: dict[str, str], fix: str) -> dict:
+        """Log why (`problems`: what -> why), record round 0 as unused; the model labels the pool instead."""
+        for what, why in problems.items():
+            self.log(f"self-training bootstrap: {what}: {why}")
+        summary["used"] = False
+        self.history.append(summary)
+        self.rounds = max(1, self.rounds)  # rounds: 0 meant "the bootstrap's labels"; the model labels once instead
+        self.log(f"self-training bootstrap: not used ({' and '.join(problems)} above), so the first part trains on "
+                 f"the labels alone and the model labels the pool {self.rounds} time(s); {fix}")
         return summary
 
     def embed_descriptions(self, model) -> np.ndarray:

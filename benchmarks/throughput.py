@@ -87,13 +87,15 @@ def pipeline_infer(opts: dict) -> dict:
 
 def lmtune_infer(opts: dict) -> dict:
     from lmtune import load_run
+    from lmtune.device import choose_precision
     from lmtune.evaluation import predict as predict_module
     from lmtune.evaluation.inference import plan_inference
     from lmtune.evaluation.predict import predict_proba
 
     texts, labels = _test_set(opts)
     run = load_run(opts["model_dir"])
-    plan = plan_inference(run.model, run.info, opts["quantize"], opts.get("compile", False))
+    forced = choose_precision(opts["precision"]) if opts.get("precision") else None  # else the machine's choice
+    plan = plan_inference(run.model, run.info, opts["quantize"], opts.get("compile", False), precision=forced)
     budget = opts.get("max_batch_tokens", predict_module.MAX_BATCH_TOKENS)
 
     def go(batch):
@@ -195,13 +197,17 @@ def main() -> None:
 
         print(f"\nINFERENCE ({args.test_docs} docs, max length {MAX_LENGTH}, model trained by 'lmtune defaults')")
         print(f"{'row':<44} {'docs/s':>7} {'ratio':>6} {'warm_s':>6} {'accuracy':>8} {'peak_MB':>7}  plan")
+        auto = precision.precision  # what predict runs in without int8
         infer_rows = [("pipeline('text-classification'), batch 64", "pipeline_infer", {}),
                       ("lmtune predict (defaults: --quantize auto)", "lmtune_infer", {"quantize": "auto"}),
-                      ("  fp32, token-budget batches", "lmtune_infer", {"quantize": "none"}),
-                      ("  fp32, 64 per batch (budget off)", "lmtune_infer", {"quantize": "none", "max_batch_tokens": 10**9}),
+                      (f"  {auto}, token-budget batches", "lmtune_infer", {"quantize": "none"}),
+                      (f"  {auto}, 64 per batch (budget off)", "lmtune_infer",
+                       {"quantize": "none", "max_batch_tokens": 10**9}),
                       ("  int8", "lmtune_infer", {"quantize": "int8"})]
+        if auto != "fp32":
+            infer_rows.insert(3, ("  fp32, token-budget batches", "lmtune_infer", {"quantize": "none", "precision": "fp32"}))
         if not args.no_compile:
-            infer_rows += [("  fp32 + compile", "lmtune_infer", {"quantize": "none", "compile": True}),
+            infer_rows += [(f"  {auto} + compile", "lmtune_infer", {"quantize": "none", "compile": True}),
                            ("  int8 + compile", "lmtune_infer", {"quantize": "int8", "compile": True})]
         table(infer_rows, "docs_per_s", lambda r: f"{r['docs_per_s']:>7.1f} {r['ratio']:>5.2f}x "
               f"{r.get('warmup_s', 0):>6.1f} {r['accuracy']:>8.4f} {r['peak_rss_mb']:>7.0f}  {r.get('plan', '')}",

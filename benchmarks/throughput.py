@@ -87,15 +87,14 @@ def pipeline_infer(opts: dict) -> dict:
 
 def lmtune_infer(opts: dict) -> dict:
     from lmtune import load_run
-    from lmtune.device import choose_precision
     from lmtune.evaluation import predict as predict_module
     from lmtune.evaluation.inference import plan_inference
     from lmtune.evaluation.predict import predict_proba
 
     texts, labels = _test_set(opts)
     run = load_run(opts["model_dir"])
-    forced = choose_precision(opts["precision"]) if opts.get("precision") else None  # else the machine's choice
-    plan = plan_inference(run.model, run.info, opts["quantize"], opts.get("compile", False), precision=forced)
+    plan = plan_inference(run.model, run.info, opts["quantize"], opts.get("compile", False),
+                          precision=opts.get("precision", "auto"))
     budget = opts.get("max_batch_tokens", predict_module.MAX_BATCH_TOKENS)
 
     def go(batch):

@@ -75,10 +75,10 @@ def test_train_eval_predict_commands(toy_config, toy_files, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "run dir:" in out and "macro-F1" in out
     run_dir = toy_config["output_dir"]
-    assert cli("eval", run_dir, "--data", str(toy_files["dev"])) == 0
+    assert cli("eval", run_dir, "--data", str(toy_files["dev"]), "--precision", "fp32") == 0
     assert "accuracy" in capsys.readouterr().out
     pred = tmp_path / "p.jsonl"
-    assert cli("predict", run_dir, "--input", str(toy_files["test"]), "--output", str(pred)) == 0
+    assert cli("predict", run_dir, "--input", str(toy_files["test"]), "--output", str(pred), "--precision", "fp32") == 0
     assert len(pred.read_text().splitlines()) == 30
     assert set(json.loads(pred.read_text().splitlines()[0])) == {"source", "label", "score", "probabilities"}
     # a label the model never saw, in an eval file, is located

@@ -102,3 +102,19 @@ def test_attention_dropout_is_set_on_the_architectures_own_key(tiny_backbone, tr
     from transformers import AutoConfig
 
     assert AutoConfig.from_pretrained(trained_run.run_dir).attention_probs_dropout_prob == 0.0
+
+
+def test_inference_precision_can_be_chosen_per_call(trained_run):
+    """A run trained in fp32 for reproducibility can be scored in fp32 on a bf16 CPU too."""
+    run = lmtune.load_run(trained_run.run_dir)
+    plan = plan_inference(run.model, {}, "none", precision="fp32")
+    assert plan.precision == "fp32" and "forced" in plan.description
+    assert plan_inference(run.model, {}, "none", precision="auto").precision == choose_precision("auto").precision
+    with pytest.raises(ConfigError, match="unknown precision 'fp64'") as err:
+        plan_inference(run.model, {}, "none", precision="fp64")
+    assert "auto, fp32 or bf16" in err.value.fix
+    messages = []
+    texts = [ex.text for ex in trained_run.data.test[:4]]
+    records = lmtune.predict(trained_run.run_dir, texts, progress=False, quantize="none", precision="fp32",
+                             log=messages.append)
+    assert len(records) == 4 and any(m.startswith("inference: fp32 (forced") for m in messages)

@@ -25,10 +25,11 @@ def _columns(run: Run, text_column: str | None, label_column: str | None) -> tup
 def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None = None,
              label_column: str | None = None, on_bad_rows: str = "error", batch_size: int = 64,
              progress: bool = True, save: bool = True, quantize: str = "auto", compile: bool = False,
-             perturb: list[str] | tuple[str, ...] = (), perturb_rate: float = 0.1, seed: int = 0,
+             precision: str = "auto", perturb: list[str] | tuple[str, ...] = (), perturb_rate: float = 0.1, seed: int = 0,
              log=lambda message: None) -> dict:
     """Metrics of a run on a labeled file; saved under RUN_DIR/eval/<file stem>/ unless save=False.
-    quantize: auto (int8 where the run's check allowed it), int8, none; compile: torch.compile.
+    quantize: auto (int8 where the run's check allowed it), int8, none; compile: torch.compile;
+    precision: auto (bf16 where the CPU or GPU has it, else fp32), fp32, bf16 (what runs unquantized).
     perturb: augmenter names (typo, synonym, deletion, ...): the file is also scored on a perturbed
     copy per name (`perturb_rate` of the words changed, seeded) -> metrics["perturbed"][name]."""
     run = _run(run)
@@ -42,7 +43,7 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
         if ex.label not in run.labels:
             raise DataError(f"label {ex.label!r} is not one the model knows ({', '.join(run.labels)})", where=ex.source,
                             fix="correct the label or evaluate a run trained with it.")
-    plan = plan_inference(run.model, run.info, quantize, compile)
+    plan = plan_inference(run.model, run.info, quantize, compile, precision)
     log(f"inference: {plan.description}")
     augmenters = [build_augmenter(name, rate=perturb_rate) for name in perturb]  # unknown names fail first
 
@@ -99,10 +100,10 @@ def task_of(run: Run):
 def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Path | None = None,
             output: str | Path | None = None, text_column: str | None = None, on_bad_rows: str = "error",
             batch_size: int = 64, progress: bool = True, quantize: str = "auto", compile: bool = False,
-            log=lambda message: None) -> list[dict]:
+            precision: str = "auto", log=lambda message: None) -> list[dict]:
     """One record per input (from `texts`, or read from `input` the way the run's task reads
     inputs); written as JSONL to `output` when given. A skipped bad row gets a record with its
-    error, never vanishes. quantize / compile: as in `evaluate`.
+    error, never vanishes. quantize / compile / precision: as in `evaluate`.
     classification: label + probabilities; token-classification: entities with character offsets
     for raw text, tags for a list of tokens; generation: the generated response."""
     run = _run(run)
@@ -120,7 +121,7 @@ def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Pa
         sources = list(outcome.sources) if outcome.sources else [None] * len(texts)
     else:
         sources = [None] * len(texts)
-    plan = plan_inference(run.model, run.info, quantize, compile)
+    plan = plan_inference(run.model, run.info, quantize, compile, precision)
     log(f"inference: {plan.description}")
     records = task.predict(plan.model, list(texts), batch_size=batch_size, progress=progress, precision=plan.precision)
     records = [{"source": source, **record} if source else record for source, record in zip(sources, records)]

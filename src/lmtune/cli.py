@@ -17,8 +17,10 @@ app = typer.Typer(help="lmtune: fine-tune a pretrained language model on few lab
 console = Console(soft_wrap=True)  # long paths stay on one line (copy-pasteable)
 err_console = Console(stderr=True)
 
-QuantizeOption = typer.Option("auto", "--quantize", help="auto: int8 where training checked it changes <= 0.5% of "
-                              "predictions and the CPU lacks bf16 | int8 | none")
+QuantizeOption = typer.Option("auto", "--quantize", help="auto: int8 where training checked it loses <= 0.5 accuracy "
+                              "points and is faster, and the CPU lacks bf16 | int8 | none")
+PrecisionOption = typer.Option("auto", "--precision", help="unquantized inference in: auto (bf16 where the CPU/GPU "
+                               "has it, else fp32) | fp32 | bf16")
 CompileOption = typer.Option(False, "--compile", help="torch.compile the model: faster on long jobs, ~15 s to start")
 SetOption = typer.Option([], "--set", help="override a config key, e.g. --set training.epochs=3 (repeatable)")
 
@@ -88,6 +90,7 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
           label_column: Optional[str] = typer.Option(None, help="default: the run's data.label_column"),
           on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows go to a rejects file)"),
           batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption,
+          precision: str = PrecisionOption,
           perturb: List[str] = typer.Option([], "--perturb", help="also score a perturbed copy of the file: typo | "
                                             "synonym | deletion | swap | insertion (repeatable, or comma-separated)"),
           perturb_rate: float = typer.Option(0.1, help="fraction of the words each perturbation changes"),
@@ -99,7 +102,7 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
     names = [name.strip() for item in perturb for name in item.split(",") if name.strip()]
     metrics = evaluate(run_dir, data, text_column=text_column, label_column=label_column,
                        on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
-                       perturb=names, perturb_rate=perturb_rate, seed=seed, log=_log)
+                       precision=precision, perturb=names, perturb_rate=perturb_rate, seed=seed, log=_log)
     console.print(metrics_table(metrics, data.name))
     if metrics.get("perturbed"):
         console.print(robustness_table(metrics))
@@ -114,12 +117,14 @@ def predict(run_dir: Path = typer.Argument(..., help="a finished run directory")
             output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row"),
             text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
             on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),
-            batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption) -> None:
+            batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption,
+            precision: str = PrecisionOption) -> None:
     """Label every row of a file."""
     from .api import predict as run_predict
 
     records = run_predict(run_dir, input=input, output=output, text_column=text_column,
-                          on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile, log=_log)
+                          on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
+                          precision=precision, log=_log)
     errors = sum("error" in r for r in records)
     console.print(f"wrote {len(records) - errors} predictions to {output}" + (f" ({errors} rows skipped)" if errors else ""))
 
@@ -168,7 +173,7 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
                                             "(0: batch whatever queued while the model was busy)"),
           cors_origin: List[str] = typer.Option([], help="allow browser calls from this origin (repeatable); off by default"),
           log_text: bool = typer.Option(False, "--log-text", help="put texts (PII-masked) in the access log"),
-          quantize: str = QuantizeOption) -> None:
+          quantize: str = QuantizeOption, precision: str = PrecisionOption) -> None:
     """Serve a run over HTTP: POST /v1/predict, GET /healthz /readyz /metrics."""
     import dataclasses
     import json
@@ -190,7 +195,7 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     settings = ServeSettings(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
                              max_batch=max_batch, max_wait_ms=max_wait_ms, cors_origins=list(cors_origin),
                              api_key_digests=load_api_keys(api_key_file) if api_key_file else None,
-                             log_text=log_text, quantize=quantize)
+                             log_text=log_text, quantize=quantize, precision=precision)
     os.environ[ENV_CONFIG] = json.dumps({"run_dir": str(run_dir), "settings": dataclasses.asdict(settings)})
     console.print(f"serving {run_dir} on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}"
                   f"{', API keys required' if api_key_file else ', no API keys: localhost only'})")

@@ -79,15 +79,19 @@ class InferencePlan:
 
 
 def plan_inference(model, run_info: dict, quantize: str = "auto", compile: bool = False,
-                   precision: PrecisionChoice | None = None) -> InferencePlan:
+                   precision: PrecisionChoice | str | None = None) -> InferencePlan:
     """quantize: auto (int8 where the run's check allowed it and the CPU has no bf16), int8, none.
-    `precision`: the machine's choice (read from the device unless given, as tests do)."""
+    `precision`: auto / fp32 / bf16 (as choose_precision reads them), or a choice already made
+    (tests simulate CPUs with it); default auto: the machine's choice."""
     if quantize not in ("auto", "int8", "none"):
         raise ConfigError(f"unknown quantize setting {quantize!r}", fix="use auto, int8 or none.")
+    if isinstance(precision, str) and precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"unknown precision {precision!r}", fix="use auto, fp32 or bf16 (fp16: GPUs only).")
     exported = (run_info.get("export") or {}).get("format")
     if exported in ("int8", "onnx") or not _is_torch(model):  # already in its final form
         return InferencePlan(model, "fp32", f"{exported} export as written" if exported else "as loaded")
-    precision = precision or choose_precision("auto")
+    if not isinstance(precision, PrecisionChoice):
+        precision = choose_precision(precision or "auto")
     check = run_info.get("int8_check") or {}
     use_int8 = quantize == "int8" or (quantize == "auto" and precision.device == "cpu"
                                        and precision.precision == "fp32" and check.get("use_int8", False))

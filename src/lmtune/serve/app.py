@@ -39,6 +39,7 @@ class ServeSettings:
     cors_origins: list[str] = field(default_factory=list)
     log_text: bool = False       # put (masked) texts in the access log
     quantize: str = "auto"
+    precision: str = "auto"     # what runs unquantized: auto (the machine's choice), fp32, bf16
 
 
 class APIError(Exception):
@@ -118,7 +119,7 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
     @asynccontextmanager
     async def lifespan(app):
         run = load_run(run_dir)
-        plan = plan_inference(run.model, run.info, settings.quantize)
+        plan = plan_inference(run.model, run.info, settings.quantize, precision=settings.precision)
         version = run.info.get("finished") or "unknown"
 
         task = task_of(run)

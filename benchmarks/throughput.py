@@ -197,14 +197,14 @@ def main() -> None:
         print(f"\nINFERENCE ({args.test_docs} docs, max length {MAX_LENGTH}, model trained by 'lmtune defaults')")
         print(f"{'row':<44} {'docs/s':>7} {'ratio':>6} {'warm_s':>6} {'accuracy':>8} {'peak_MB':>7}  plan")
         auto = precision.precision  # what predict runs in without int8
+        fp32_row = ("  fp32, token-budget batches", "lmtune_infer", {"quantize": "none", "precision": "fp32"})
         infer_rows = [("pipeline('text-classification'), batch 64", "pipeline_infer", {}),
                       ("lmtune predict (defaults: --quantize auto)", "lmtune_infer", {"quantize": "auto"}),
                       (f"  {auto}, token-budget batches", "lmtune_infer", {"quantize": "none"}),
+                      *([fp32_row] if auto != "fp32" else []),  # what auto's choice is worth
                       (f"  {auto}, 64 per batch (budget off)", "lmtune_infer",
                        {"quantize": "none", "max_batch_tokens": 10**9}),
                       ("  int8", "lmtune_infer", {"quantize": "int8"})]
-        if auto != "fp32":
-            infer_rows.insert(3, ("  fp32, token-budget batches", "lmtune_infer", {"quantize": "none", "precision": "fp32"}))
         if not args.no_compile:
             infer_rows += [(f"  {auto} + compile", "lmtune_infer", {"quantize": "none", "compile": True}),
                            ("  int8 + compile", "lmtune_infer", {"quantize": "int8", "compile": True})]

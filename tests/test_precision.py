@@ -30,3 +30,9 @@ def test_fp16_needs_a_gpu():
 def test_gpu_choice():
     assert choose_precision("auto", AVX2, cuda={"bf16": True}).precision == "bf16"
     assert choose_precision("auto", AVX2, cuda={"bf16": False}).precision == "fp16"
+
+
+def test_an_unknown_precision_name_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="unknown precision 'fp8'") as err:
+        choose_precision("fp8", AVX2, cuda=False)
+    assert "auto, fp32 or bf16" in err.value.fix

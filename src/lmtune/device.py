@@ -30,9 +30,20 @@ def cpu_capabilities() -> dict:
     return dict(torch.cpu.get_capabilities()) if hasattr(torch.cpu, "get_capabilities") else {}
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def check_precision(requested: str) -> None:
+    """A precision name from the user (API or CLI; configs are checked by their schema)."""
+    if requested not in PRECISIONS:
+        raise ConfigError(f"unknown precision {requested!r}", fix="use auto, fp32 or bf16 (fp16: GPUs only).")
+
+
 def choose_precision(requested: str = "auto", caps: dict | None = None, cuda: dict | None = None) -> PrecisionChoice:
     """`caps`: torch.cpu.get_capabilities() (simulated in tests); `cuda`: {'bf16': bool} or None for no GPU."""
     import torch
+
+    check_precision(requested)
 
     caps = cpu_capabilities() if caps is None else caps
     if cuda is None and torch.cuda.is_available():

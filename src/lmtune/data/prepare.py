@@ -93,7 +93,7 @@ def prepare_data(cfg: DataConfig, seed: int, task=None, task_options: dict | Non
         pool, unlabeled = sample_per_class(pool, cfg.labels_per_class, seed)
     elif cfg.labeled_size:
         pool, unlabeled = task.take_labeled(pool, cfg.labeled_size, seed)
-        present = by_label(pool) if task.stratified else labels
+        present = by_label(pool) if task.stratified else labels  # tagged examples: no one class per example
         if absent := [lb for lb in labels if lb not in present]:
             warnings.append(f"{where}: data.labeled_size={cfg.labeled_size} left no labeled example of "
                             f"{', '.join(map(repr, absent))}; the model learns such a class only from pseudo labels "

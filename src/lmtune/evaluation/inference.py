@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..device import PrecisionChoice, choose_precision
+from ..device import PrecisionChoice, check_precision, choose_precision
 from ..errors import ConfigError
 from .predict import predict_proba
 
@@ -85,8 +85,8 @@ def plan_inference(model, run_info: dict, quantize: str = "auto", compile: bool 
     (tests simulate CPUs with it); default auto: the machine's choice."""
     if quantize not in ("auto", "int8", "none"):
         raise ConfigError(f"unknown quantize setting {quantize!r}", fix="use auto, int8 or none.")
-    if isinstance(precision, str) and precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"unknown precision {precision!r}", fix="use auto, fp32 or bf16 (fp16: GPUs only).")
+    if isinstance(precision, str):  # before an export returns early: a wrong name fails for every model
+        check_precision(precision)
     exported = (run_info.get("export") or {}).get("format")
     if exported in ("int8", "onnx") or not _is_torch(model):  # already in its final form
         return InferencePlan(model, "fp32", f"{exported} export as written" if exported else "as loaded")

@@ -306,6 +306,30 @@ def test_descriptions_label_the_pool_and_the_classifier_over_views_improves_on_z
     assert swapped.probs is None and swapped.inputs == [] and "fewer than chance" in swapped.problems["descriptions"]
 
 
+@pytest.mark.parametrize("agreed, refused", [(2, False), (1, True), (0, True)])
+def test_descriptions_are_refused_only_when_the_labeled_examples_disagree_beyond_chance(agreed, refused):
+    """Two classes, 8 labeled examples: 2 of 8 nearest their own description happens by chance
+    in 14% of samples, so the descriptions stand; 1 of 8 (3.5%) or 0 of 8 (0.4%) refuses them."""
+    from lmtune.methods.descriptions import description_labels, disagreement_problem
+
+    truth, (a, _), _ = two_noisy_views(classes=2, noise=2.0)
+    classes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # each labeled example placed at its own class's direction (agreeing) or the other's (not)
+    own = [True] * agreed + [False] * (8 - agreed)
+    order = [0, 4, 1, 5, 2, 6, 3, 7]  # agreeing examples spread over both classes
+    toward = classes.copy()
+    for i, agrees in zip(order, own):
+        toward[i] = classes[i] if agrees else 1 - classes[i]
+    labeled = np.eye(2, 16)[toward]
+    found = description_labels({"embedding": (labeled, a)}, np.eye(2, 16), classes, 2)
+    assert found.found["descriptions"].agreement == agreed / 8
+    assert (found.probs is None) == refused and (disagreement_problem(agreed, 8, 2) is not None) == refused
+    if refused:
+        assert f"only {agreed} of the 8 labeled examples" in found.problems["descriptions"]
+    else:  # the pool is labeled from the descriptions, which are right, despite the unlucky examples
+        assert (found.probs.argmax(1) == truth).mean() > 0.8
+
+
 def test_descriptions_label_a_class_that_has_no_labeled_example():
     """data.labeled_size can leave a class out: its description still names it, and the
     classifier's probabilities keep a column for every class."""

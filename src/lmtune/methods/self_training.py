@@ -165,8 +165,11 @@ class SelfTraining(SemiSupervised):
                             summary)
         over = " and ".join(found.inputs)
         if c.bootstrap == "descriptions":
+            agreement = found.found["descriptions"].agreement
             how = (f"a linear classifier over the {over} view(s), trained on the texts nearest each label's "
-                   f"description ({found.found['descriptions'].agreement:.0%} of the labeled examples are)")
+                   f"description ({agreement:.0%} of the labeled examples are"
+                   + ("; fewer than chance, but too few examples to call the descriptions wrong)"
+                      if agreement < 1 / len(self.task.labels) else ")"))
         elif len(found.inputs) == 1:
             how = f"the {over} clusters"
         else:

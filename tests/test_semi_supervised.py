@@ -272,7 +272,7 @@ def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone(
     assert accuracy[0] > max(accuracy[1:]) + 0.02 and min(accuracy[1:]) > 0.9  # 99% vs 96% and 94%
     assert both.used == ["a", "b"] and 0.5 < both.agree < 1 and both.problems == {}
     assert np.allclose(both.probs.sum(1), 1)
-    assert np.allclose(both.predict({"a": a, "b": b}), both.probs, atol=1e-6)  # what scores other texts labels the pool too
+    assert (both.predict({"a": a, "b": b}).astype(np.float32) == both.probs).all()  # what scores other texts labels the pool too
     # a view whose clusters cut across the classes refuses the bootstrap, with the reason
     unrelated = np.random.default_rng(2).normal(size=a.shape)  # agreement 67%
     unrelated /= np.linalg.norm(unrelated, axis=1, keepdims=True)
@@ -297,7 +297,7 @@ def test_descriptions_label_the_pool_and_the_classifier_over_views_improves_on_z
     assert found.problems == {} and found.used == ["descriptions"] and found.inputs == ["embedding", "lexical"]
     assert (found.probs.argmax(1) == truth).mean() > zero_shot + 0.03 and zero_shot > 0.8  # 95% vs 88%
     assert np.allclose(found.probs.sum(1), 1) and found.found["descriptions"].agreement > 0.5
-    assert np.allclose(found.predict({"embedding": a, "lexical": b}), found.probs, atol=1e-6)
+    assert (found.predict({"embedding": a, "lexical": b}).astype(np.float32) == found.probs).all()
     # a view that could not be built is left out; the embedding view alone labels the pool
     alone = description_labels({"embedding": (a[four], a), "lexical": None}, descriptions, truth[four], 3)
     assert alone.inputs == ["embedding"] and (alone.probs.argmax(1) == truth).mean() > 0.8
@@ -314,12 +314,10 @@ def test_descriptions_are_refused_only_when_the_labeled_examples_disagree_beyond
 
     truth, (a, _), _ = two_noisy_views(classes=2, noise=2.0)
     classes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    # each labeled example placed at its own class's direction (agreeing) or the other's (not)
-    own = [True] * agreed + [False] * (8 - agreed)
-    order = [0, 4, 1, 5, 2, 6, 3, 7]  # agreeing examples spread over both classes
+    # the first `agreed` examples (of both classes in turn) at their own class's direction, the rest at the other's
+    disagreeing = np.array([0, 4, 1, 5, 2, 6, 3, 7])[agreed:]
     toward = classes.copy()
-    for i, agrees in zip(order, own):
-        toward[i] = classes[i] if agrees else 1 - classes[i]
+    toward[disagreeing] = 1 - classes[disagreeing]
     labeled = np.eye(2, 16)[toward]
     found = description_labels({"embedding": (labeled, a)}, np.eye(2, 16), classes, 2)
     assert found.found["descriptions"].agreement == agreed / 8

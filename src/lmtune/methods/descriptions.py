@@ -11,7 +11,7 @@ rounds, 4 labels per class; BENCHMARKS.md). The descriptions are the user's word
 checked only against gross mistakes: refused when the labeled examples agree with them so much
 less often than chance that chance alone would rarely do it (swapped descriptions). A few
 examples below chance are not that evidence: IMDb, 4 labels per class, 2 of 8 reviews nearest
-their own description in one sample, where the descriptions label 79% of the pool right.
+their own description in one sample, where the descriptions label 75% of the pool right.
 """
 from __future__ import annotations
 

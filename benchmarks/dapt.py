@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=2000, help="IMDb reviews in the pretraining corpus")
@@ -32,14 +33,17 @@ def main() -> None:
     from _machine import quiet_and_describe
 
     print(quiet_and_describe(f"max_length={args.max_length}"), flush=True)
-    from lmtune.config import DataConfig, load_config
+    from lmtune.config import DataConfig
     from lmtune.data import prepare_data
     from lmtune.quickstart import quickstart_config
-    from lmtune.training.pretrain import pretrain
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
+    from lmtune.recipes.pretrain import pretrain
+    from lmtune.recipes.validation import load_config
+    from lmtune.tasks import get_task
 
     work = Path(tempfile.mkdtemp(prefix="lmtune-dapt-"))
-    pool = prepare_data(DataConfig(builtin="imdb", test_size=args.test_size, dev_size=0, split_seed=0), seed=0).train
+    imdb = DataConfig(builtin="imdb", test_size=args.test_size, dev_size=0, split_seed=0)
+    pool = prepare_data(imdb, seed=0, task=get_task("classification")).train
     texts = [ex.text for ex in pool]
     random.Random(0).shuffle(texts)
     corpus = work / "imdb_corpus.txt"
@@ -75,7 +79,8 @@ def main() -> None:
                 print(f"{k:>12} {name:>9} {seed:>4} {acc:>9.4f} {r.metrics['train_seconds']:>8.1f}", flush=True)
 
     print(f"\n{'labels/class':>12} {'base':>15} {'tapt':>15} {'gain':>7}")
-    fmt = lambda v: f"{statistics.mean(v):.4f}±{statistics.stdev(v) if len(v) > 1 else 0:.4f}" if v else "-"
+    def fmt(v):
+        return f"{statistics.mean(v):.4f}±{statistics.stdev(v) if len(v) > 1 else 0:.4f}" if v else "-"
     for k in args.labels:
         base, adapted = results.get((k, "base"), []), results.get((k, "tapt"), [])
         gain = f"{statistics.mean(adapted) - statistics.mean(base):>+7.4f}" if base and adapted else "-"

@@ -63,30 +63,32 @@ def data_config(dataset: str, labels_per_class: int | None, test_size: int, max_
 def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
     """Train and score one row; returns accuracy, wall and CPU seconds."""
     import _baselines
-
     from lmtune.data import prepare_data
     from lmtune.quickstart import quickstart_config
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
+    from lmtune.tasks import get_task
 
     wall, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = data_config(dataset, k, args.test_size, args.max_unlabeled) + [f"seed={seed}"]
+        overrides = data_config(dataset, k, args.test_size, args.max_unlabeled) + [f"seed={seed}",
+                                                                                   f"model.name={args.model}"]
         if k is None:  # the ceiling: every pool label, a few epochs
             overrides += [f"training.epochs={args.ceiling_epochs}"]
         cfg = quickstart_config(k or 1, tmp, overrides + (method_overrides(method, dataset) + args.overrides
                                                           if method not in BASELINES else []))
         if method in BASELINES:
-            data = prepare_data(cfg.data, seed)
+            data = prepare_data(cfg.data, seed, get_task("classification"))
             fn = {"plain-trainer": lambda: _baselines.plain_trainer(
                       data.train, data.test, data.labels, output_dir=tmp + "/plain", seed=seed,
-                      num_train_epochs=args.plain_epochs),
+                      num_train_epochs=args.plain_epochs, backbone=args.model),
                   "setfit": lambda: _baselines.setfit(data.train, data.test, data.labels, output_dir=tmp + "/setfit",
-                                                      seed=seed)}[method]
+                                                      seed=seed, backbone=args.model)}[method]
             accuracy = fn()["accuracy"]
         else:
             result = train(cfg, overwrite=True, progress=False, log=lambda m: None)
             accuracy = result.metrics["test"]["accuracy"]
-    return {"dataset": dataset, "labels_per_class": k, "method": method if k else "fully-supervised", "seed": seed,
+    return {"dataset": dataset, "model": args.model, "labels_per_class": k, "method": method if k else "fully-supervised",
+            "seed": seed,
             "accuracy": round(accuracy, 4), "wall_s": round(time.perf_counter() - wall, 1),
             "cpu_s": round(time.process_time() - cpu, 1)}
 
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=BASELINES + list(METHOD_PRESETS) + [WITH_DESCRIPTIONS],
                         default=["plain-trainer", "setfit", "supervised", "mlm-aux", "self-training", "consistency",
                                  "fixmatch", WITH_DESCRIPTIONS])
+    parser.add_argument("--model", default="default", help="backbone of every row: default (MiniLM), mpnet, a directory")
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000, help="cap on the unlabeled pool per run")
     parser.add_argument("--plain-epochs", type=float, default=3.0, help="the Trainer's default")
@@ -168,9 +171,11 @@ def main() -> None:
 
     from _machine import quiet_and_describe
 
-    print(quiet_and_describe(f"test: {args.test_size}  max unlabeled: {args.max_unlabeled}"), flush=True)
+    print(quiet_and_describe(f"model: {args.model}  test: {args.test_size}  max unlabeled: {args.max_unlabeled}"),
+          flush=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.exists() else []
+    rows = [r for r in rows if r.get("model", "default") == args.model]  # rows before the field: MiniLM
     done = {(r["dataset"], r["labels_per_class"], r["method"], r["seed"]) for r in rows}
     todo = [(d, None, "supervised", args.seeds[0]) for d in args.datasets if not args.no_ceiling]
     todo += [(d, k, m, s) for d in args.datasets for k in args.labels for m in args.methods for s in args.seeds]

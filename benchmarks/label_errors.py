@@ -22,8 +22,8 @@ FLIP = 0.10
 def run(dataset: str, limit: int | None, seed: int, tmp: Path) -> dict:
     import csv
 
+    from lmtune.curation.label_issues import find_label_issues
     from lmtune.data.builtin import load_builtin
-    from lmtune.data.label_issues import find_label_issues
 
     examples = load_builtin(dataset).examples
     if limit and len(examples) > limit:  # the same rows for every seed; the flips differ

@@ -50,9 +50,10 @@ def run_configuration(opts: dict) -> dict:
     quiet_and_describe()
     import lmtune
     from lmtune import artifacts as art
-    from lmtune.config import load_config
     from lmtune.data import prepare_data
     from lmtune.data.tables import write_rows
+    from lmtune.recipes.validation import load_config
+    from lmtune.tasks import get_task
 
     rows = []
     for seed in opts["seeds"]:
@@ -61,7 +62,8 @@ def run_configuration(opts: dict) -> dict:
                                  *STRATEGIES[opts["strategy"]], *ATTACKS[opts["attack"]]])
         held_out = Path(opts["tmp"]) / f"{opts['dataset']}-held-out.csv"
         if not held_out.exists():
-            write_rows(held_out, [{"text": ex.text, "label": ex.label} for ex in prepare_data(cfg.data, seed).test])
+            test = prepare_data(cfg.data, seed, get_task("classification")).test
+            write_rows(held_out, [{"text": ex.text, "label": ex.label} for ex in test])
         result = lmtune.train(cfg, progress=False, log=lambda m: None)
         metrics = lmtune.evaluate(run_dir, held_out, progress=False, save=False, quantize="none", perturb=PERTURB)
         info = art.read_json(run_dir / art.RUN_FILE)

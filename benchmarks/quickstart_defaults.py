@@ -13,6 +13,7 @@ import argparse
 import statistics
 import tempfile
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="+", help='"name: key=value key=value"')
@@ -24,7 +25,7 @@ def main() -> None:
 
     print(quiet_and_describe(), flush=True)
     from lmtune.quickstart import quickstart_config
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
 
     print(f"{'variant':<14} {'seed':>4} {'accuracy':>9} {'macro_f1':>9} {'train_s':>8} {'wall_s':>7}  overrides")
     results: dict[str, list[float]] = {}

@@ -45,16 +45,16 @@ def _peak_rss_mb() -> float:
 def plain_trainer(opts: dict) -> dict:
     """The script a user writes from the transformers docs: Trainer with default arguments."""
     from _baselines import plain_trainer as fit
-
     from lmtune.data import prepare_data
+    from lmtune.tasks import get_task
 
     cfg = _config(opts["tmp"], (), opts["labels_per_class"], opts["test_docs"])
-    data = prepare_data(cfg.data, cfg.seed)
+    data = prepare_data(cfg.data, cfg.seed, get_task("classification"))
     return fit(data.train, data.test, data.labels, output_dir=opts["tmp"] + "/plain", seed=SEED, **opts["args"])
 
 
 def lmtune_train(opts: dict) -> dict:
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
 
     cfg = _config(opts["run_dir"], opts["overrides"], opts["labels_per_class"], opts["test_docs"])
     r = train(cfg, overwrite=True, progress=False, log=lambda m: None)
@@ -65,9 +65,10 @@ def lmtune_train(opts: dict) -> dict:
 
 def _test_set(opts: dict):
     from lmtune.data import prepare_data
+    from lmtune.tasks import get_task
 
     cfg = _config(opts["tmp"], (), opts["labels_per_class"], opts["test_docs"])
-    data = prepare_data(cfg.data, cfg.seed)
+    data = prepare_data(cfg.data, cfg.seed, get_task("classification"))
     return [e.text for e in data.test], [e.label for e in data.test]
 
 
@@ -160,7 +161,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from _machine import quiet_and_describe
-
     from lmtune.device import choose_precision
 
     print(quiet_and_describe(), flush=True)

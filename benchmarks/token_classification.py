@@ -81,7 +81,8 @@ def main() -> None:
 
     from _machine import quiet_and_describe
 
-    print(quiet_and_describe(f"Brown POS, test {args.test} sentences, no dev set (last step kept), lr {args.lr}, >= {args.steps} steps"), flush=True)
+    print(quiet_and_describe(f"Brown POS, test {args.test} sentences, no dev set (last step kept), lr {args.lr}, "
+                             f">= {args.steps} steps"), flush=True)
     sentences = brown_sentences(HERE / "results")
     random.Random(0).shuffle(sentences)
     test, pool = sentences[:args.test], sentences[args.test:]
@@ -100,8 +101,8 @@ def main() -> None:
 def run(train_rows, unlabeled, test, method: str, n: int, args) -> tuple[dict, float]:
     """Train on the labeled sentences; self-training also reads the unlabeled ones as raw text
     (data.unlabeled), as a user would give them."""
-    from lmtune.config import load_config
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
+    from lmtune.recipes.validation import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
         files = {}

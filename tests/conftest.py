@@ -101,7 +101,7 @@ def toy_config(tiny_backbone, toy_files, tmp_path):
 def trained_run(tiny_backbone, tmp_path_factory):
     """One finished run on the toy task (train + test files, no dev), shared by read-only tests."""
     import lmtune
-    from lmtune.config import validate_config
+    from lmtune.recipes.validation import validate_config
 
     return lmtune.train(validate_config(toy_run_config(tiny_backbone, tmp_path_factory.mktemp("trained"))),
                         progress=False, log=lambda m: None)

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 import lmtune
+from conftest import VOCAB
 from lmtune import artifacts as art
-from lmtune.config import AttackSpec, validate_config
+from lmtune.config import AttackSpec
 from lmtune.errors import ConfigError
 from lmtune.methods import with_attack
 from lmtune.methods.supervised import Supervised
-
-from conftest import VOCAB
+from lmtune.recipes.validation import validate_config
 
 QUIET = dict(progress=False, log=lambda m: None)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lmtune
-from lmtune.data.augment import AUGMENTERS, augment_texts, build_augmenter
-from lmtune.data.augment import wordnet
+from lmtune.data.augment import AUGMENTERS, augment_texts, build_augmenter, wordnet
 from lmtune.errors import ConfigError, DataError
 
 TEXTS = ["The film was good and the story was wonderful to watch",

@@ -6,10 +6,9 @@ import json
 import pytest
 import yaml
 
+from conftest import sentiment_rows
 from lmtune.cli import main
 from lmtune.errors import DataError
-
-from conftest import sentiment_rows
 
 
 def cli(*args):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from lmtune.config import load_config
 from lmtune.errors import ConfigError
+from lmtune.recipes.validation import load_config
 
 
 def write(tmp_path, text):

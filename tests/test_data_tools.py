@@ -9,15 +9,14 @@ import random
 import numpy as np
 import pytest
 
+from conftest import sentiment_rows, write_csv
+from lmtune.curation.active_learning import ACQUISITIONS, acquire, merge_files, select_file
+from lmtune.curation.clean import clean_file
+from lmtune.curation.inspect import inspect_data
+from lmtune.curation.label_issues import find_label_issues
 from lmtune.data.augment import augment_file
-from lmtune.data.clean import clean_file
-from lmtune.data.label_issues import find_label_issues
-from lmtune.data.quality import inspect_data
-from lmtune.data.select import ACQUISITIONS, acquire, merge_files, select_file
 from lmtune.data.split import split_file
 from lmtune.errors import ConfigError, DataError
-
-from conftest import sentiment_rows, write_csv
 
 
 def read(path):
@@ -51,7 +50,7 @@ def test_inspect_finds_duplicates_conflicts_near_duplicates_leakage_and_odd_rows
     assert [r["source"] for r in report["odd_rows"]] == [f"{train}:26"]
     assert report["tokens"]["over_max_length"] > 0
 
-    from lmtune.data.quality import save_plots
+    from lmtune.curation.inspect import save_plots
 
     assert all(p.stat().st_size > 1000 for p in save_plots(report, tmp_path / "plots"))
 
@@ -104,7 +103,8 @@ def test_split_is_stratified_seeded_and_keeps_groups_together(tmp_path):
     assert sizes == {"train": 70, "dev": 10, "test": 20}
     test_rows = read(tmp_path / "s1" / "test.csv")
     assert sum(r["label"] == "a" for r in test_rows) == 14 and list(test_rows[0]) == ["text", "label", "doc"]
-    texts = lambda d: [sorted(r["text"] for r in read(tmp_path / d / f"{n}.csv")) for n in ("train", "dev", "test")]
+    def texts(d):
+        return [sorted(r["text"] for r in read(tmp_path / d / f"{n}.csv")) for n in ("train", "dev", "test")]
     split_file(src, tmp_path / "s2", dev=0.1, test=0.2, seed=3)
     split_file(src, tmp_path / "s3", dev=0.1, test=0.2, seed=4)
     assert texts("s1") == texts("s2") != texts("s3")

@@ -10,8 +10,8 @@ from lmtune import artifacts as art
 from lmtune.errors import ConfigError, ModelError
 from lmtune.evaluation.inference import int8_copy
 from lmtune.evaluation.predict import predict_proba
-from lmtune.export import export
 from lmtune.export.formats import Int8
+from lmtune.recipes.export import export
 
 
 def probs_of(run_dir, texts):

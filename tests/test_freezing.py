@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 import lmtune
 from lmtune import artifacts as art
-from lmtune.config import validate_config
 from lmtune.errors import ConfigError
+from lmtune.recipes.validation import validate_config
 
 
 def trained_weights(toy_config, tiny_backbone, freeze: str):

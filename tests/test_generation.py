@@ -145,8 +145,8 @@ def copy_rows(n, seed):
 @pytest.mark.parametrize("backbone", ["tiny_gpt2", "tiny_llama"])
 def test_train_evaluate_predict_end_to_end(backbone, request, tmp_path):
     from lmtune.api import predict
-    from lmtune.config import load_config
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
+    from lmtune.recipes.validation import load_config
 
     path = request.getfixturevalue(backbone)
     train_file = write_jsonl(tmp_path / "train.jsonl", copy_rows(300, 0))
@@ -168,8 +168,8 @@ def test_train_evaluate_predict_end_to_end(backbone, request, tmp_path):
 
 
 def test_lora_on_a_decoder(tiny_llama, tmp_path):
-    from lmtune.config import load_config
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
+    from lmtune.recipes.validation import load_config
 
     train_file = write_jsonl(tmp_path / "train.jsonl", copy_rows(40, 0))
     cfg = load_config(base={"task": "generation", "task_options": {"eval_generations": 2, "max_new_tokens": 2, "packing": True},

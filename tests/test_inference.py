@@ -32,8 +32,7 @@ def test_length_batches_respect_the_token_budget_and_cover_every_text_once():
 
 def test_training_records_the_int8_check(tiny_backbone, tmp_path):
     from conftest import toy_run_config
-
-    from lmtune.config import validate_config
+    from lmtune.recipes.validation import validate_config
 
     # the check runs where training runs in fp32 on a CPU: forced, so it runs on a bf16 CPU too
     cfg = toy_run_config(tiny_backbone, tmp_path, training={"epochs": 4, "batch_size": 8, "learning_rate": 2e-3,

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 import lmtune
-from lmtune import artifacts as art
-from lmtune.config import PeftSpec, validate_config
-from lmtune.errors import ConfigError
-from lmtune.export import export
-from lmtune.training.peft import apply_peft, load_adapter_run
-
 from conftest import VOCAB
+from lmtune import artifacts as art
+from lmtune.config import PeftSpec
+from lmtune.errors import ConfigError
+from lmtune.recipes.export import export
+from lmtune.recipes.validation import validate_config
+from lmtune.training.peft import apply_peft, load_adapter_run
 
 QUIET = dict(progress=False, log=lambda m: None)
 
@@ -160,7 +160,8 @@ def test_layerwise_learning_rates():
     from lmtune.training.trainer import MethodTrainer
 
     model = tiny_bert_classifier()
-    trainer = MethodTrainer(model=model, args=TrainingArguments(output_dir="unused", learning_rate=1.0, weight_decay=0.01, use_cpu=True,
+    trainer = MethodTrainer(model=model, args=TrainingArguments(output_dir="unused", learning_rate=1.0, weight_decay=0.01,
+                                                                use_cpu=True,
                                                                 report_to=[]),
                             method=Supervised(Supervised.Config(), None), layer_lr_decay=0.5)
     optimizer = trainer.create_optimizer()

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 import lmtune
+from conftest import NEUTRAL, VOCAB, sentiment_rows, write_csv
 from lmtune import artifacts as art
-from lmtune.config import validate_config
 from lmtune.errors import ConfigError, DataError, ModelError
 from lmtune.models import load_tokenizer
-from lmtune.tasks.masked_lm import LanguageModeling
-
-from conftest import NEUTRAL, VOCAB, sentiment_rows, write_csv
+from lmtune.recipes.validation import validate_config
+from lmtune.tasks.language_modeling import LanguageModeling
 
 QUIET = dict(progress=False, log=lambda m: None)
 
@@ -122,7 +121,8 @@ def test_pretrain_lowers_perplexity_then_train_uses_the_result(tiny_backbone, to
     toy_config["model"]["name"] = str(result.run_dir)
     trained = lmtune.train(validate_config(toy_config), **QUIET)
     assert trained.metrics["test"]["n"] == 30
-    assert json.loads((trained.run_dir / art.RUN_FILE).read_text())["newly_initialised"] == ["classifier.bias", "classifier.weight"]
+    record = json.loads((trained.run_dir / art.RUN_FILE).read_text())
+    assert record["newly_initialised"] == ["classifier.bias", "classifier.weight"]
 
 
 def test_causal_pretraining_on_a_decoder(tiny_gpt2, tmp_path):

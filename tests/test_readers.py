@@ -1,13 +1,11 @@
 """Readers: every format, and every bad-input case named in the core issue, located by file:line."""
 from __future__ import annotations
 
-
 import pytest
 
+from conftest import write_csv, write_jsonl
 from lmtune.data import read_examples
 from lmtune.errors import DataError
-
-from conftest import write_csv, write_jsonl
 
 
 def test_csv_tsv_jsonl_parquet_read_the_same_rows(tmp_path):

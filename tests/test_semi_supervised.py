@@ -10,9 +10,9 @@ from transformers import TrainerCallback
 
 import lmtune
 from lmtune import artifacts as art
-from lmtune.config import validate_config
 from lmtune.errors import ConfigError
 from lmtune.methods.pseudo_labels import EMATeacher, class_caps, select_balanced, sharpen
+from lmtune.recipes.validation import validate_config
 
 QUIET = dict(progress=False, log=lambda m: None)
 
@@ -60,6 +60,7 @@ def test_unlabeled_loss_falls_when_trained_on(tiny_backbone, key):
     from conftest import sentiment_rows
     from lmtune.data.examples import TextExample
     from lmtune.methods import get_method
+    from lmtune.methods.base import Setup
     from lmtune.models import load_tokenizer
     from lmtune.tasks import get_task
 
@@ -71,9 +72,9 @@ def test_unlabeled_loss_falls_when_trained_on(tiny_backbone, key):
     method = cls(cls.Config.model_validate({**spec, "threshold": 0.0} if "threshold" in spec else spec), task)
     rows = sentiment_rows(8, seed=4)
     pool = [TextExample(r["text"]) for r in rows]
-    method.total_steps = 30
     labeled = [TextExample(r["text"], r["label"]) for r in rows]
-    method.setup(model, str(tiny_backbone), pool, labeled, task.encode(labeled))
+    method.setup(Setup(model, str(tiny_backbone), pool, labeled, task.encode(labeled), total_steps=30,
+                       log=lambda message: None))
     if hasattr(method, "label_pool"):
         method.label_pool(model, round_no=method.config.rounds)
     data, collate = method.unlabeled_dataset(pool), method.unlabeled_collator()
@@ -214,7 +215,7 @@ def test_distribution_alignment_pulls_skewed_predictions_to_the_labeled_prior():
 
 
 def test_seeded_kmeans_recovers_clusters_from_one_example_each_and_measures_agreement():
-    from lmtune.methods.clusters import seeded_kmeans
+    from lmtune.methods.self_training.clusters import seeded_kmeans
 
     rng = np.random.default_rng(0)
     centres = np.eye(3, 16) * 4
@@ -237,8 +238,7 @@ def test_seeded_kmeans_recovers_clusters_from_one_example_each_and_measures_agre
 
 
 def test_bootstrap_is_refused_when_the_agreement_could_be_chance():
-    from lmtune.methods.clusters import ClusterLabels
-    from lmtune.methods.clusters import bootstrap_problem
+    from lmtune.methods.self_training.clusters import ClusterLabels, bootstrap_problem
 
     def found(agreement, chance):
         return ClusterLabels(np.zeros((1, 2)), agreement, 1, np.zeros((2, 4)), chance)
@@ -262,7 +262,7 @@ def two_noisy_views(n=600, classes=3, noise=3.0, seed=0):
 
 
 def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone():
-    from lmtune.methods.clusters import bootstrap_labels
+    from lmtune.methods.self_training.clusters import bootstrap_labels
 
     truth, (a, b), seeds = two_noisy_views()
     split = {"a": (a[seeds], a), "b": (b[seeds], b)}
@@ -287,7 +287,7 @@ def test_bootstrap_over_two_views_labels_the_pool_better_than_either_view_alone(
 
 
 def test_descriptions_label_the_pool_and_the_classifier_over_views_improves_on_zero_shot():
-    from lmtune.methods.descriptions import description_labels
+    from lmtune.methods.self_training.descriptions import description_labels
 
     truth, (a, b), _ = two_noisy_views(noise=4.0)
     four = np.concatenate([np.flatnonzero(truth == c)[:4] for c in range(3)])
@@ -310,7 +310,7 @@ def test_descriptions_label_the_pool_and_the_classifier_over_views_improves_on_z
 def test_descriptions_are_refused_only_when_the_labeled_examples_disagree_beyond_chance(agreed, refused):
     """Two classes, 8 labeled examples: 2 of 8 nearest their own description happens by chance
     in 14% of samples, so the descriptions stand; 1 of 8 (3.5%) or 0 of 8 (0.4%) refuses them."""
-    from lmtune.methods.descriptions import description_labels, disagreement_problem
+    from lmtune.methods.self_training.descriptions import description_labels, disagreement_problem
 
     truth, (a, _), _ = two_noisy_views(classes=2, noise=2.0)
     classes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
@@ -331,8 +331,8 @@ def test_descriptions_are_refused_only_when_the_labeled_examples_disagree_beyond
 def test_descriptions_label_a_class_that_has_no_labeled_example():
     """data.labeled_size can leave a class out: its description still names it, and the
     classifier's probabilities keep a column for every class."""
-    from lmtune.methods.clusters import seeded_kmeans
-    from lmtune.methods.descriptions import description_labels
+    from lmtune.methods.self_training.clusters import seeded_kmeans
+    from lmtune.methods.self_training.descriptions import description_labels
 
     truth, (a, b), _ = two_noisy_views(noise=4.0)
     four = np.concatenate([np.flatnonzero(truth == c)[:4] for c in (0, 1)])  # no example of class 2
@@ -375,7 +375,7 @@ def test_a_class_left_without_labels_is_warned_about_and_the_clusters_step_aside
 
 
 def test_surest_per_class_takes_the_widest_margins_up_to_an_even_share():
-    from lmtune.methods.descriptions import surest_per_class
+    from lmtune.methods.self_training.descriptions import surest_per_class
 
     scores = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.7, 0.3], [0.45, 0.55], [0.2, 0.8]])
     assert sorted(surest_per_class(scores, 2 / 3).tolist()) == [0, 2, 4, 5]  # 2 per class; class 1 has only 2
@@ -383,7 +383,7 @@ def test_surest_per_class_takes_the_widest_margins_up_to_an_even_share():
 
 
 def test_lexical_features_need_repeated_words():
-    from lmtune.methods.clusters import lexical_features
+    from lmtune.methods.self_training.clusters import lexical_features
 
     texts = [f"match goal striker {i}" for i in range(6)] + [f"shares market profit {i}" for i in range(6)]
     rows = lexical_features(texts)
@@ -395,7 +395,7 @@ def test_lexical_features_need_repeated_words():
 @pytest.mark.parametrize("agreement_needed,rounds", [(0.0, 2), (1.01, 2), (0.0, 0), (1.01, 0)])
 def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_clusters_disagree(
         toy_config, monkeypatch, agreement_needed, rounds):
-    from lmtune.methods import clusters
+    from lmtune.methods.self_training import clusters
 
     monkeypatch.setattr(clusters, "MIN_AGREEMENT", agreement_needed)
     monkeypatch.setattr(clusters, "MAX_CHANCE", 1.0)  # a toy run has too few labels to rule chance out
@@ -427,7 +427,8 @@ def test_self_training_bootstrap_labels_the_pool_before_the_first_step_unless_cl
 def test_self_training_bootstrap_from_label_descriptions_in_a_run(toy_config, monkeypatch, order):
     """The descriptions' own embeddings from a random tiny model mean nothing, so the test puts
     each class's labeled centroid in their place (in order: used; swapped: refused)."""
-    from lmtune.methods import descriptions, self_training
+    from lmtune.methods.self_training import descriptions
+    from lmtune.methods.self_training import method as self_training
 
     def centroids_for_descriptions(views, given, classes, n_classes):
         assert given.shape == (2, views["embedding"][0].shape[1])  # the descriptions were embedded

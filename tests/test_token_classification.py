@@ -150,7 +150,7 @@ def test_seqeval_scores_on_a_known_case():
 
 
 def ner_config(tiny_backbone, tmp_path, **overrides):
-    from lmtune.config import load_config
+    from lmtune.recipes.validation import load_config
 
     train = write_jsonl(tmp_path / "train.jsonl", ner_rows(160))
     test = write_jsonl(tmp_path / "test.jsonl", ner_rows(40, seed=1))
@@ -164,7 +164,7 @@ def ner_config(tiny_backbone, tmp_path, **overrides):
 
 def test_train_predict_evaluate_end_to_end(tiny_backbone, tmp_path):
     from lmtune.api import evaluate, predict
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
 
     result = train(ner_config(tiny_backbone, tmp_path), progress=False, log=lambda m: None)
     test = result.metrics["test"]
@@ -182,7 +182,7 @@ def test_train_predict_evaluate_end_to_end(tiny_backbone, tmp_path):
 
 
 def test_label_budget_and_lora(tiny_backbone, tmp_path):
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
 
     cfg = ner_config(tiny_backbone, tmp_path, **{"data.labeled_size": 30, "peft": "{method: lora, r: 4}",
                                                  "training.epochs": 1})
@@ -195,7 +195,7 @@ def test_label_budget_and_lora(tiny_backbone, tmp_path):
 
 def test_labels_per_class_is_refused_for_tokens(tiny_backbone, tmp_path):
     from lmtune.errors import ConfigError
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
 
     with pytest.raises(ConfigError, match="labeled_size"):
         train(ner_config(tiny_backbone, tmp_path, **{"data.labels_per_class": 2}), progress=False, log=lambda m: None)
@@ -230,7 +230,7 @@ def test_soft_targets_score_first_subtokens_only(ner_task):
 
 
 def test_token_level_self_training(tiny_backbone, tmp_path):
-    from lmtune.training.run import train
+    from lmtune.recipes.finetune import train
 
     cfg = ner_config(tiny_backbone, tmp_path, **{"data.labeled_size": 30, "method.name": "self-training",
                                                  "method.threshold": 0.5, "training.epochs": 20})

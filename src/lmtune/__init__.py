@@ -9,12 +9,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "train": ("lmtune.training.run", "train"),
-    "pretrain": ("lmtune.training.pretrain", "pretrain"),
+    "train": ("lmtune.recipes.finetune", "train"),
+    "pretrain": ("lmtune.recipes.pretrain", "pretrain"),
     "evaluate": ("lmtune.api", "evaluate"),
     "predict": ("lmtune.api", "predict"),
-    "load_run": ("lmtune.artifacts", "load_run"),
-    "load_config": ("lmtune.config", "load_config"),
+    "load_run": ("lmtune.loading", "load_run"),
+    "load_config": ("lmtune.recipes.validation", "load_config"),
 }
 
 __all__ = list(_EXPORTS)

@@ -5,12 +5,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import artifacts as art
-from .artifacts import Run, load_run
 from .data import read_examples
 from .data.augment import augment_texts, build_augmenter
 from .errors import DataError
 from .evaluation.inference import plan_inference
 from .evaluation.report import save_confusion_png
+from .loading import Run, load_run
 
 
 def _run(run: str | Path | Run) -> Run:

@@ -48,9 +48,9 @@ def train(config: Path = typer.Argument(..., help="YAML config (see examples/)")
           resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
           overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
     """Fine-tune a model for the config's task (classification, token-classification) from a config file."""
-    from .config import load_config
     from .evaluation.report import metrics_table
-    from .training.run import train as run_train
+    from .recipes.finetune import train as run_train
+    from .recipes.validation import load_config
 
     cfg = load_config(config, set_)
     result = run_train(cfg, resume=resume, overwrite=overwrite, log=_log)
@@ -68,8 +68,8 @@ def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unl
              resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
              overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
     """Continue pretraining a backbone on domain text (masked LM or causal LM)."""
-    from .config import load_config
-    from .training.pretrain import pretrain as run_pretrain
+    from .recipes.pretrain import pretrain as run_pretrain
+    from .recipes.validation import load_config
 
     result = run_pretrain(load_config(config, set_), resume=resume, overwrite=overwrite, log=_log)
     m = result.metrics
@@ -85,7 +85,8 @@ def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unl
 
 @app.command("eval")
 def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
-          data: Path = typer.Option(..., "--data", help="labeled CSV/TSV/JSONL/Parquet file (token-classification: CoNLL or JSONL)"),
+          data: Path = typer.Option(..., "--data",
+                                    help="labeled CSV/TSV/JSONL/Parquet file (token-classification: CoNLL or JSONL)"),
           text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
           label_column: Optional[str] = typer.Option(None, help="default: the run's data.label_column"),
           on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows go to a rejects file)"),
@@ -113,7 +114,8 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
 
 @app.command()
 def predict(run_dir: Path = typer.Argument(..., help="a finished run directory"),
-            input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line (token-classification: JSONL with text or tokens, CoNLL)"),
+            input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line "
+                                       "(token-classification: JSONL with text or tokens, CoNLL)"),
             output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row"),
             text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
             on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),
@@ -140,7 +142,7 @@ def export_(run_dir: Path = typer.Argument(..., help="a finished run directory")
     """Write a run's model as bf16, int8 or ONNX, or a peft run merged, with its accuracy, size and speed
     next to the original's."""
     from .errors import ConfigError
-    from .export import export
+    from .recipes.export import export
 
     if format is None and not merge:
         raise ConfigError("no export format given", fix="add --format bf16|int8|onnx, or --merge for a peft run.")
@@ -189,7 +191,7 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     if api_key_file is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"refusing to serve on {host} without API keys",
                           fix="add --api-key-file FILE, or bind to 127.0.0.1 behind an authenticating proxy.")
-    from .artifacts import load_run
+    from .loading import load_run
 
     load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
     settings = ServeSettings(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
@@ -216,11 +218,12 @@ def _serve_log_config() -> dict:
 @app.command()
 def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) -> None:
     """Check a config and its data without training."""
-    from .config import load_config
     from .data import prepare_data
+    from .recipes.validation import load_config
+    from .tasks import get_task
 
     cfg = load_config(config, set_)
-    data = prepare_data(cfg.data, cfg.seed)
+    data = prepare_data(cfg.data, cfg.seed, get_task(cfg.task), cfg.task_options)
     summary = data.summary()
     console.print(f"config ok; data: {summary['train']} labeled train, {summary['dev']} dev, {summary['test']} test, "
                   f"{summary['unlabeled']} unlabeled, {summary['rejected']} rejected")
@@ -237,7 +240,7 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
     from .errors import ConfigError
     from .evaluation.report import metrics_table
     from .quickstart import MEASURED, MEASURED_ON, METHOD_PRESETS, best_method, quickstart_config
-    from .training.run import train as run_train
+    from .recipes.finetune import train as run_train
 
     started = time.time()
     chosen = method or best_method()
@@ -256,8 +259,8 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
 @app.command("ls")
 def list_components() -> None:
     """List every registered task, method, adversarial attack, augmenter, acquisition function and export format."""
+    from .curation.active_learning import ACQUISITIONS
     from .data.augment import AUGMENTERS
-    from .data.select import ACQUISITIONS
     from .export import EXPORTS
     from .methods import METHODS
     from .methods.adversarial import ATTACKS
@@ -267,6 +270,20 @@ def list_components() -> None:
         console.print(f"[bold]{registry.kind}s[/bold]")
         for name, doc in registry.describe():
             console.print(f"  {name:<16} {doc}")
+    _list_backbones()
+
+
+def _list_backbones() -> None:
+    from .packaged import BACKBONES, is_installed, size_on_disk
+
+    console.print("[bold]packaged backbones[/bold] (model.name)")
+    for b in BACKBONES.values():
+        size = size_on_disk(b)
+        state = (f"{size / 1e6:.0f} MB on disk" if size else "installed, assembled on first use") \
+            if is_installed(b) else f"not installed: {b.install}"
+        console.print(f"  {b.name:<16} {b.parameters} parameters; {b.summary}; {state}")
+        if b.measured:
+            console.print(f"  {'':<16} measured: {b.measured}")
 
 
 from .cli_data import data_app  # noqa: E402  (after `app`: the data commands are a group of it)

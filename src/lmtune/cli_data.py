@@ -30,7 +30,7 @@ def data_inspect(file: Path = typer.Argument(..., help="CSV/TSV/JSONL/Parquet wi
                  text_column: str = TextColumn, label_column: str = LabelColumn) -> None:
     """Rows, class balance, token lengths, duplicates, leakage and odd rows; JSON report and PNG plots."""
     from .artifacts import write_json
-    from .data.quality import inspect_data, save_plots
+    from .curation.inspect import inspect_data, save_plots
     from .models import load_tokenizer
 
     out = out or file.with_name(file.name + ".inspect")
@@ -74,7 +74,7 @@ def data_clean(file: Path = typer.Argument(...), out: Path = typer.Option(..., "
                pii: bool = typer.Option(False, "--mask-pii", help="mask emails, URLs, phone and card numbers"),
                text_column: str = TextColumn, label_column: str = LabelColumn) -> None:
     """Normalise unicode and whitespace, strip HTML, drop duplicates, mask personal data; dropped rows listed."""
-    from .data.clean import clean_file
+    from .curation.clean import clean_file
 
     report = clean_file(file, out, text_column=text_column, label_column=label_column, strip_tags=html, dedupe=dedupe,
                         near_dedupe=near_dedupe, pii=pii)
@@ -120,7 +120,7 @@ def data_label_issues(file: Path = typer.Argument(...), out: Path = typer.Option
                       folds: int = typer.Option(5), seed: int = typer.Option(42),
                       text_column: str = TextColumn, label_column: str = LabelColumn) -> None:
     """Rank rows by how likely their label is wrong (cross-validated, confident learning), with a suggested label."""
-    from .data.label_issues import find_label_issues
+    from .curation.label_issues import find_label_issues
 
     report = find_label_issues(file, out, model=model, folds=folds, seed=seed, text_column=text_column,
                                label_column=label_column)
@@ -136,7 +136,7 @@ def data_select(pool: Path = typer.Argument(..., help="unlabeled rows (a label c
                 labeled: Optional[Path] = typer.Option(None, help="labeled set: its rows are never picked again"),
                 seed: int = typer.Option(42), text_column: str = TextColumn) -> None:
     """Pick the N pool rows to label next; writes them with an empty label column."""
-    from .data.select import select_file
+    from .curation.active_learning import select_file
 
     report = select_file(pool, model, out, budget=budget, strategy=strategy, labeled_path=labeled, seed=seed,
                          text_column=text_column)
@@ -150,7 +150,7 @@ def data_merge(annotated: Path = typer.Argument(..., help="the file from `data s
                allow_new_labels: bool = typer.Option(False, help="accept labels the labeled set does not have"),
                text_column: str = TextColumn, label_column: str = LabelColumn) -> None:
     """Fold annotated rows into the labeled set, refusing empty or unknown labels with their row."""
-    from .data.select import merge_files
+    from .curation.active_learning import merge_files
 
     _saved(merge_files(annotated, labeled, out, text_column=text_column, label_column=label_column,
                        allow_new_labels=allow_new_labels), "merged labeled set")

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError, closest
 
-
 FREEZE_PATTERN = r"none|embeddings|head-only|top-[1-9][0-9]*"  # training.freeze; see training/freezing.py
 
 
@@ -165,7 +164,7 @@ class RunConfig(StrictModel):
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> RunConfig:
-    """YAML file (or `base` dict) + dotted overrides -> validated RunConfig."""
+    """YAML file (or `base` dict) + dotted overrides -> RunConfig, checked against the schema."""
     raw: dict[str, Any] = copy.deepcopy(base or {})  # overrides must not leak into the caller's dict
     source = None
     if path is not None:
@@ -189,48 +188,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def validate_config(raw: dict, source: Path | None = None) -> RunConfig:
+    """The schema: sections, keys, types and ranges. The components named in it (task, method,
+    attack, peft) check their own options in recipes/validation.py, which lmtune.load_config uses."""
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _friendly(exc, source) from None
-    # the task and method check their own names and options before any compute is spent
-    from .methods import get_method
-    from .tasks import get_task
-
-    from .methods.adversarial import get_attack
-
-    task_cls = get_task(cfg.task)
-    try:
-        task_cls.Config.model_validate(cfg.task_options)
-    except ValidationError as exc:
-        raise _friendly(exc, source, prefix=("task_options",), model=task_cls.Config) from None
-    method_cls = get_method(cfg.method.name)
-    if method_cls.tasks is not None and cfg.task not in method_cls.tasks:
-        raise ConfigError(f"method {cfg.method.name!r} does not apply to task {cfg.task!r}",
-                          where=_yaml_location(source, ("method", "name")) if source else None,
-                          fix=f"it works with {', '.join(method_cls.tasks)}; use method.name: supervised or a method "
-                              f"that applies (`lmtune ls`).")
-    components = [("method", method_cls, cfg.method)]
-    if cfg.adversarial:
-        components.append(("adversarial", get_attack(cfg.adversarial.name), cfg.adversarial))
-    for section, cls, spec in components:
-        try:
-            options = cls.Config.model_validate(spec.options())
-        except ValidationError as exc:
-            raise _friendly(exc, source, prefix=(section,), model=cls.Config) from None
-        refused = cls.check_options(options, cfg.task) if hasattr(cls, "check_options") else None
-        if refused:
-            key, problem, fix = refused
-            raise ConfigError(problem, where=_yaml_location(source, (section, key)) if source else None, fix=fix)
-    if cfg.peft:
-        from .training.peft import peft_config
-
-        if cfg.training.freeze != "none":
-            raise ConfigError("peft and training.freeze both choose what trains",
-                              where=_yaml_location(source, ("training", "freeze")) if source else None,
-                              fix="peft already freezes the backbone and trains its adapters and the head: "
-                                  "leave training.freeze at none.")
-        peft_config(cfg.peft, task_cls.peft_task_type, total_steps=1, where=source)
+        raise friendly_error(exc, source) from None
     return cfg
 
 
@@ -257,12 +220,12 @@ def _apply_override(raw: dict, item: str) -> None:
         node[parts[-1]] = value
 
 
-def _friendly(exc: ValidationError, source: Path | None, prefix: tuple = (), model: type[BaseModel] = RunConfig
+def friendly_error(exc: ValidationError, source: Path | None, prefix: tuple = (), model: type[BaseModel] = RunConfig
               ) -> ConfigError:
     err = exc.errors()[0]
     loc = prefix + tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc)
-    where = _yaml_location(source, loc) if source else None
+    where = yaml_location(source, loc) if source else None
     if err["type"] == "extra_forbidden":
         known = _fields_at(model, tuple(str(p) for p in err["loc"])[:-1])
         hint = closest(loc[-1], known)
@@ -285,7 +248,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _yaml_location(source: Path, loc: tuple[str, ...]) -> str:
+def yaml_location(source: Path, loc: tuple[str, ...]) -> str:
     """`file:line` of the deepest key of `loc` present in the YAML file."""
     try:
         node = yaml.compose(source.read_text(encoding="utf-8"))

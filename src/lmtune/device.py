@@ -1,8 +1,7 @@
 """Pick the fastest safe numeric precision for the machine at hand; never assume.
 
-bf16 autocast is a win on CPUs with AMX or AVX512-BF16 (an AVX512-BF16 EPYC: training 1.36x,
-inference 1.55x fp32, end to end; BENCHMARKS.md) and a catastrophe (hundreds of times slower)
-on AVX2-only CPUs, so `auto` reads the CPU's capability flags.
+bf16 autocast is a win on CPUs with AMX or AVX512-BF16 and a catastrophe (hundreds of times
+slower) on AVX2-only CPUs (BENCHMARKS.md, "Speed"), so `auto` reads the CPU's capability flags.
 """
 from __future__ import annotations
 
@@ -65,7 +64,8 @@ def choose_precision(requested: str = "auto", caps: dict | None = None, cuda: di
         return choice(requested, "forced by config")
     if requested == "auto":
         if cpu_bf16:
-            return choice("bf16", f"{name} has {'AMX' if flags['amx_bf16'] else 'AVX512-BF16'}: bf16 autocast, fp32 master weights")
+            kind = "AMX" if flags["amx_bf16"] else "AVX512-BF16"
+            return choice("bf16", f"{name} has {kind}: bf16 autocast, fp32 master weights")
         return choice("fp32", f"{name} has no AMX/AVX512-BF16: bf16 would be far slower than fp32")
     if requested == "fp16":
         raise ConfigError("precision=fp16 needs a GPU; none is visible", fix="use precision: auto, fp32 or bf16 on a CPU.")

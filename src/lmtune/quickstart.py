@@ -2,7 +2,7 @@
 (the other ~1,200 pool articles as unlabeled text for the semi-supervised method it picks)."""
 from __future__ import annotations
 
-from .config import load_config
+from .recipes.validation import load_config
 
 # Few-shot defaults, chosen on this task and written down in BENCHMARKS.md.
 PRESET = {

@@ -1,4 +1,4 @@
-"""Name -> class registries for tasks, methods and (later) augmenters and acquisition functions.
+"""Name -> class registries: tasks, methods, adversarial attacks, augmenters, acquisition functions, export formats.
 
 Loud by design: a duplicate name raises at import time, and an unknown name answers with the
 known ones and the closest match.

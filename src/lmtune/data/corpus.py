@@ -11,8 +11,7 @@ from ..config import DataConfig
 from ..errors import DataError
 from .builtin import load_builtin
 from .examples import Reject
-from .prepare import fingerprint
-from .readers import detect_format, read_examples
+from .readers import detect_format, fingerprint, read_examples
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .examples import PromptExample
-from .readers import ReadResult, _bad, _parse_jsonl, existing_file
+from .readers import ReadResult, bad_row, existing_file, parse_jsonl
 
 ROLES = ("system", "user", "assistant")
 
@@ -20,7 +20,7 @@ def read_instructions(path: str | Path, *, prompt_column: str = "prompt", respon
         raise DataError(f"instruction data is read from JSONL, not {path.suffix or 'a file without extension'}",
                         where=str(path), fix='write one {"prompt": ..., "response": ...} object per line to a .jsonl file.')
     result = ReadResult(path)
-    for number, row, line in _parse_jsonl(path, result, on_bad_rows, prompt_column):
+    for number, row, line in parse_jsonl(path, result, on_bad_rows, prompt_column):
         try:
             if messages_column in row:
                 messages, response = _chat(row[messages_column], require_response)
@@ -37,7 +37,7 @@ def read_instructions(path: str | Path, *, prompt_column: str = "prompt", respon
                 raise ValueError(f"neither {prompt_column!r} nor {messages_column!r} (fields found: "
                                  f"{', '.join(map(repr, row))})")
         except ValueError as exc:
-            _bad(result, on_bad_rows, path, number, str(exc), line)
+            bad_row(result, on_bad_rows, path, number, str(exc), line)
             continue
         result.examples.append(PromptExample(messages, response, f"{path.name}:{number}"))
     return result

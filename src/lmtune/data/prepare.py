@@ -1,7 +1,6 @@
 """DataConfig -> DataBundle: read, validate, split, apply the label budget."""
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from .builtin import load_builtin
 from .examples import Reject, TextExample
+from .readers import fingerprint
 from .split import by_label, sample_per_class, stratified_split
 
 
@@ -42,12 +42,9 @@ class DataBundle:
         }
 
 
-def prepare_data(cfg: DataConfig, seed: int, task=None, task_options: dict | None = None) -> DataBundle:
-    """Read, validate, split and budget the data the way `task` (a Task class; default
-    classification) reads it."""
-    from ..tasks import get_task
-
-    task = task or get_task("classification")
+def prepare_data(cfg: DataConfig, seed: int, task, task_options: dict | None = None) -> DataBundle:
+    """Read, validate, split and budget the data the way `task` (a Task class, e.g.
+    `lmtune.tasks.get_task("classification")`) reads it."""
     options = task.Config.model_validate(task_options or {})
     rejects: list[Reject] = []
     warnings: list[str] = []
@@ -108,15 +105,6 @@ def prepare_data(cfg: DataConfig, seed: int, task=None, task_options: dict | Non
     if cfg.max_unlabeled and len(unlabeled) > cfg.max_unlabeled:
         unlabeled = random.Random(seed).sample(unlabeled, cfg.max_unlabeled)
     return DataBundle(pool, dev, test, labels, unlabeled, rejects, fingerprints, warnings)
-
-
-def fingerprint(files: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return "sha256:" + digest.hexdigest()
 
 
 def natural_sorted(labels) -> list[str]:

@@ -6,6 +6,7 @@ With on_bad_rows="skip" bad rows are collected as Rejects for the caller to writ
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field, replace
@@ -44,7 +45,7 @@ def read_examples(path: str | Path, *, text_column: str = "text", label_column: 
             example = _to_example(row, text_column, label_column, require_label, f"{path}:{line}")
             result.examples.append(replace(example, row=dict(row)) if keep_row else example)
         except ValueError as exc:
-            _bad(result, on_bad_rows, path, line, str(exc), raw)
+            bad_row(result, on_bad_rows, path, line, str(exc), raw)
     if not result.examples:
         detail = f" ({len(result.rejects)} rejected)" if result.rejects else ""
         raise DataError(f"no usable rows{detail}", where=str(path), fix="check that the file has data rows under its header.")
@@ -68,7 +69,7 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
     return FORMATS[suffix]
 
 
-def _bad(result: ReadResult, on_bad_rows: str, path: Path, line: int, reason: str, raw: str) -> None:
+def bad_row(result: ReadResult, on_bad_rows: str, path: Path, line: int, reason: str, raw: str) -> None:
     if on_bad_rows != "skip":
         raise DataError(reason, where=f"{path}:{line}",
                         fix="correct or remove that row, or set data.on_bad_rows=skip to write bad rows to a rejects file.")
@@ -120,7 +121,7 @@ def _label_str(value) -> str | None:
 # ---------------------------------------------------------------- decoding
 
 
-def _decoded_lines(path: Path, result: ReadResult, on_bad_rows: str) -> list[str]:
+def decoded_lines(path: Path, result: ReadResult, on_bad_rows: str) -> list[str]:
     """The file's lines as text; an undecodable line is an error (or a reject, kept as a blank line
     so that line numbers stay true)."""
     data = path.read_bytes()
@@ -146,7 +147,7 @@ def _decoded_lines(path: Path, result: ReadResult, on_bad_rows: str) -> list[str
 
 def _parse_delimited(delimiter: str):
     def parse(path: Path, result: ReadResult, on_bad_rows: str, text_column: str) -> Iterator[tuple[int, dict, str]]:
-        text = "\n".join(_decoded_lines(path, result, on_bad_rows))
+        text = "\n".join(decoded_lines(path, result, on_bad_rows))
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
         try:
             header = next(reader)
@@ -159,7 +160,7 @@ def _parse_delimited(delimiter: str):
             if not fields:  # blank line: not a row
                 continue
             if len(fields) != len(header):
-                _bad(result, on_bad_rows, path, start,
+                bad_row(result, on_bad_rows, path, start,
                      f"{len(fields)} fields where the header has {len(header)} (unquoted {delimiter!r} in the text?)",
                      delimiter.join(fields))
                 continue
@@ -167,17 +168,17 @@ def _parse_delimited(delimiter: str):
     return parse
 
 
-def _parse_jsonl(path: Path, result: ReadResult, on_bad_rows: str, text_column: str):
-    for number, line in enumerate(_decoded_lines(path, result, on_bad_rows), 1):
+def parse_jsonl(path: Path, result: ReadResult, on_bad_rows: str, text_column: str):
+    for number, line in enumerate(decoded_lines(path, result, on_bad_rows), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            _bad(result, on_bad_rows, path, number, f"malformed JSON ({exc.msg} at column {exc.colno})", line)
+            bad_row(result, on_bad_rows, path, number, f"malformed JSON ({exc.msg} at column {exc.colno})", line)
             continue
         if not isinstance(row, dict):
-            _bad(result, on_bad_rows, path, number, f"a JSON {type(row).__name__}, not an object", line)
+            bad_row(result, on_bad_rows, path, number, f"a JSON {type(row).__name__}, not an object", line)
             continue
         yield number, row, line
 
@@ -195,10 +196,19 @@ def _parse_parquet(path: Path, result: ReadResult, on_bad_rows: str, text_column
 
 def _parse_txt(path: Path, result: ReadResult, on_bad_rows: str, text_column: str):
     """One text per line, no header; blank lines are separators, not rows."""
-    for number, line in enumerate(_decoded_lines(path, result, on_bad_rows), 1):
+    for number, line in enumerate(decoded_lines(path, result, on_bad_rows), 1):
         if line.strip():
             yield number, {text_column: line.rstrip("\r")}, line
 
 
-_PARSERS = {"csv": _parse_delimited(","), "tsv": _parse_delimited("\t"), "jsonl": _parse_jsonl,
+_PARSERS = {"csv": _parse_delimited(","), "tsv": _parse_delimited("\t"), "jsonl": parse_jsonl,
             "parquet": _parse_parquet, "txt": _parse_txt}
+
+
+def fingerprint(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .examples import TokenExample
-from .readers import ReadResult, _bad, _decoded_lines, _parse_jsonl, existing_file
+from .readers import ReadResult, bad_row, decoded_lines, existing_file, parse_jsonl
 from .tags import detect_scheme, repair, tag_problem, transition_problems
 
 FORMATS = {".conll": "conll", ".iob": "conll", ".bio": "conll", ".txt": "conll", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -43,7 +43,7 @@ def read_token_examples(path: str | Path, *, fmt: str = "auto", tokens_column: s
         if tags is not None:
             problem = next((p for p in (tag_problem(t, result.scheme) for t in tags) if p), None)
             if problem:
-                _bad(result, on_bad_rows, path, line, problem, " ".join(f"{w}/{t}" for w, t in zip(tokens, tags)))
+                bad_row(result, on_bad_rows, path, line, problem, " ".join(f"{w}/{t}" for w, t in zip(tokens, tags)))
                 continue
             broken = transition_problems(tags, result.scheme)
             if broken:
@@ -67,7 +67,7 @@ def _conll(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column:
     words: list[str] = []
     tags: list[str] = []
     start, broken = 0, False
-    lines = _decoded_lines(path, result, on_bad_rows) + [""]
+    lines = decoded_lines(path, result, on_bad_rows) + [""]
     for number, raw in enumerate(lines, 1):
         fields = raw.split()
         if not fields or fields[0] == "-DOCSTART-":
@@ -81,7 +81,7 @@ def _conll(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column:
         if broken:
             continue
         if len(fields) != columns:
-            _bad(result, on_bad_rows, path, number,
+            bad_row(result, on_bad_rows, path, number,
                  f"{len(fields)} columns where the file's first line has {columns} (a space inside a word?)", raw)
             broken = True  # the rest of this sentence is skipped with it
             continue
@@ -94,7 +94,7 @@ def _conll(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column:
 
 def _jsonl(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column: str, tags_column: str,
            require_tags: bool):
-    for number, row, line in _parse_jsonl(path, result, on_bad_rows, tokens_column):
+    for number, row, line in parse_jsonl(path, result, on_bad_rows, tokens_column):
         try:
             tokens, tags = row.get(tokens_column), row.get(tags_column)
             if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t.strip() for t in tokens):
@@ -107,6 +107,6 @@ def _jsonl(path: Path, result: TokenReadResult, on_bad_rows: str, tokens_column:
                 if len(tags) != len(tokens):
                     raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
         except ValueError as exc:
-            _bad(result, on_bad_rows, path, number, str(exc), line)
+            bad_row(result, on_bad_rows, path, number, str(exc), line)
             continue
         yield number, tokens, tags

@@ -51,7 +51,7 @@ def _feature_batches(tokenizer, features: list[dict], batch_size: int, max_batch
             bar.update(len(idx))
 
 
-def _device(model) -> torch.device:
+def model_device(model) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device  # an int8 copy has no `.device`
 
 
@@ -61,7 +61,7 @@ def predict_proba(model, tokenizer, texts: list[str], *, max_length: int, batch_
                   precision: str = "fp32") -> np.ndarray:
     """Class probabilities, one row per text, in the order given."""
     model.eval()
-    device = _device(model)
+    device = model_device(model)
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     for idx, batch in _batches(tokenizer, texts, max_length, batch_size, max_batch_tokens, progress, desc):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -84,7 +84,7 @@ def embed_features(encoder, tokenizer, features: list[dict], *, batch_size: int 
     """embed_texts over texts already tokenized (an encoded dataset's features)."""
     was_training = encoder.training
     encoder.eval()
-    device = _device(encoder)
+    device = model_device(encoder)
     out = np.zeros((len(features), 0), dtype=np.float32)
     try:
         for idx, batch in _feature_batches(tokenizer, features, batch_size, MAX_BATCH_TOKENS, progress, desc):

@@ -1,19 +1,12 @@
-"""`lmtune export`: a finished run as a smaller or portable model, checked against the original.
+"""Export formats: each writes a model's files into a directory and loads them back.
 
-An export directory is itself a run directory (tokenizer, config, lmtune records) whose
-`lmtune_run.json` says which format it holds, so `lmtune eval/predict` and `load_run` take it.
-Formats register by name (`lmtune ls`); each one writes and loads its own files.
+Formats register by name (`lmtune ls`). The `lmtune export` command that uses them (write,
+check against the original, record) is recipes/export.py.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
-from .. import artifacts as art
-from ..errors import ConfigError, ModelError
 from ..registry import Registry
 
 
@@ -34,89 +27,3 @@ EXPORTS: Registry[ExportFormat] = Registry("export format")
 register_export = EXPORTS.register
 
 from . import formats, onnx  # noqa: E402,F401  (register themselves)
-
-CHECK_TEXTS = 1000  # held-out texts both models are scored and timed on
-
-
-def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = False,
-           check_texts: int = CHECK_TEXTS, log=lambda message: None) -> dict:
-    """Write RUN_DIR's model in `fmt` to `out`, then score and time it next to the original on
-    the run's own held-out texts; the comparison is saved as OUT/export.json and returned."""
-    from ..artifacts import load_run, require_classification
-    from ..training.peft import is_peft
-
-    exporter = EXPORTS.get(fmt)()
-    require_classification(run_dir, "lmtune export")
-    run = load_run(run_dir)
-    if run.info.get("export"):
-        raise ModelError(f"{run_dir} is already an export ({run.info['export']['format']})",
-                         fix=f"export the original run: {run.info['export']['source']}")
-    adapters = run.info.get("peft")
-    if exporter.needs_adapters and not adapters:
-        raise ConfigError(f"{run_dir} was trained without peft adapters: there is nothing to merge",
-                          fix="export it with --format bf16, int8 or onnx.")
-    if is_peft(run.model):  # load_run merges every adapter that can be merged
-        raise ModelError(f"{run_dir} holds {adapters['method']} adapters, which cannot be folded into the weights",
-                         fix="serve or predict with the run directory itself (lmtune serve/predict load adapters).")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} already exists", fix="add --overwrite or choose another -o directory.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
-    try:
-        exporter.write(run.model, staging)
-        run.tokenizer.save_pretrained(staging)
-        shutil.copy2(run.path / art.CONFIG_FILE, staging / art.CONFIG_FILE)
-        info = {k: v for k, v in run.info.items() if k != "int8_check"}  # the check was of the original
-        art.write_json(staging / art.RUN_FILE, {**info, "export": {"format": fmt, "source": str(run.path)}})
-        report = compare(run, load_run(staging), exporter, check_texts, log)
-        report.update(format=fmt, source=str(run.path), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        art.write_json(staging / "export.json", report)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return report
-
-
-def compare(original, exported, exporter: ExportFormat, check_texts: int, log) -> dict:
-    """Accuracy and texts/s of both models on the same held-out texts, and their sizes."""
-    from ..evaluation.predict import predict_proba
-
-    texts, labels = held_out(original, check_texts, log)
-    report = {"size_mb": {"original": round(_size(original.path, ("model.safetensors", "adapter_model.safetensors")), 2),
-                          "export": round(_size(exported.path, exporter.weight_files), 2)},
-              "checked_texts": len(texts)}
-    if not texts:
-        return report
-    for name, run in (("original", original), ("export", exported)):
-        started = time.perf_counter()
-        probs = predict_proba(run.model, run.tokenizer, texts, max_length=run.max_length, progress=False)
-        seconds = time.perf_counter() - started
-        report.setdefault("accuracy", {})[name] = round(float((probs.argmax(-1) == labels).mean()), 4)
-        report.setdefault("texts_per_s", {})[name] = round(len(texts) / seconds, 1)
-        log(f"{name}: accuracy {report['accuracy'][name]:.4f}, {report['texts_per_s'][name]} texts/s")
-    return report
-
-
-def held_out(run, limit: int, log) -> tuple[list[str], "object"]:
-    """The run's test split (else dev), rebuilt from its saved config and seed."""
-    import numpy as np
-
-    from ..config import validate_config
-    from ..data import prepare_data
-
-    try:
-        cfg = validate_config(run.config)
-        data = prepare_data(cfg.data, cfg.seed)
-    except Exception as exc:  # data moved since training: the export is still written
-        log(f"held-out data of the run not available ({exc}); export written without an accuracy check")
-        return [], np.array([])
-    examples = getattr(data, data.held_out_split or "test")[:limit]
-    label2id = {lb: i for i, lb in enumerate(run.labels)}
-    return [ex.text for ex in examples], np.array([label2id[ex.label] for ex in examples])
-
-
-def _size(path: Path, names: tuple[str, ...]) -> float:
-    return sum((path / n).stat().st_size for n in names if (path / n).is_file()) / 1e6

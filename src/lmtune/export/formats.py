@@ -5,6 +5,7 @@ import io
 import warnings
 from pathlib import Path
 
+from ..attention import fuse_attention
 from ..errors import ModelError
 from . import ExportFormat, register_export
 
@@ -22,7 +23,9 @@ class Merged(ExportFormat):
     def load(self, path: Path):
         import transformers
 
-        return transformers.AutoModelForSequenceClassification.from_pretrained(path)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
+        fuse_attention(model)
+        return model
 
 
 @register_export("bf16")
@@ -45,6 +48,7 @@ class Bf16(ExportFormat):
         from ..device import choose_precision
 
         model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
+        fuse_attention(model)
         return model.float() if choose_precision("auto").precision == "fp32" else model.to(torch.bfloat16)
 
 
@@ -75,7 +79,9 @@ class Int8(ExportFormat):
         from ..evaluation.inference import quantize_int8
 
         config = transformers.AutoConfig.from_pretrained(path)
-        model = quantize_int8(transformers.AutoModelForSequenceClassification.from_config(config))
+        model = transformers.AutoModelForSequenceClassification.from_config(config)
+        fuse_attention(model)
+        model = quantize_int8(model)
         with warnings.catch_warnings():  # torch's own TypedStorage deprecation inside quantized loading
             warnings.simplefilter("ignore")
             # weights_only: quantized tensors load without unpickling arbitrary objects

@@ -94,25 +94,26 @@ class Adversarial(Method):
         super().__init__(inner.config, inner.task)
         self.attack = attack
         self.needs_unlabeled = inner.needs_unlabeled
-        # the trainer's questions about the unlabeled side go to the wrapped method
-        for hook in ("setup", "unlabeled_dataset", "unlabeled_collator", "extra_modules", "callbacks", "drawable"):
-            setattr(self, hook, getattr(inner, hook))
 
-    @property
-    def total_steps(self) -> int:
-        return self.inner.total_steps
+    # the recipe's and the trainer's questions about the unlabeled side go to the wrapped method
+    def setup(self, run):
+        super().setup(run)
+        self.inner.setup(run)
 
-    @total_steps.setter
-    def total_steps(self, steps: int) -> None:
-        self.inner.total_steps = steps
+    def unlabeled_dataset(self, pool):
+        return self.inner.unlabeled_dataset(pool)
 
-    @property
-    def log(self):
-        return self.inner.log
+    def unlabeled_collator(self):
+        return self.inner.unlabeled_collator()
 
-    @log.setter
-    def log(self, log) -> None:
-        self.inner.log = log
+    def extra_modules(self):
+        return self.inner.extra_modules()
+
+    def callbacks(self):
+        return self.inner.callbacks()
+
+    def drawable(self):
+        return self.inner.drawable()
 
     @property
     def history(self):

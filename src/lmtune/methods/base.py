@@ -8,11 +8,24 @@ which pool rows may be drawn right now.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
 
 import torch
 
 from ..config import StrictModel
+
+
+@dataclass
+class Setup:
+    """What a method is given once the model is built (and wrapped by peft), before the Trainer."""
+    model: Any
+    source: str               # the backbone
+    pool: list                # the unlabeled examples (of the task's kind)
+    labeled: list             # the labeled examples
+    train_dataset: Any        # the labeled examples, encoded
+    total_steps: int          # optimizer steps of the run (schedules need it)
+    log: Callable[[str], None]
 
 
 class Method:
@@ -27,8 +40,8 @@ class Method:
     def __init__(self, config: "Method.Config", task):
         self.config = config
         self.task = task
-        self.total_steps = 1  # optimizer steps of the run, set before training (schedules need it)
-        self.log = lambda message: None  # the run's log, set by the trainer
+        self.total_steps = 1  # until setup
+        self.log: Callable[[str], None] = lambda message: None
 
     @classmethod
     def check_options(cls, config: "Method.Config", task: str) -> tuple[str, str, str] | None:
@@ -48,10 +61,13 @@ class Method:
 
     # ---------------------------------------------------------------- hooks for the trainer
 
-    def setup(self, model, source: str, pool: list, labeled: list, train_dataset) -> None:
-        """Called once the model is built (and wrapped by peft), before the Trainer: `source` is
-        the backbone, `pool` the unlabeled examples (of the task's kind), `labeled` the labeled
-        examples and `train_dataset` the same, encoded."""
+    def setup(self, run: Setup) -> None:
+        """Called once by the recipe, before the Trainer is built."""
+        self.total_steps, self.log = run.total_steps, run.log
+        self.prepare(run)
+
+    def prepare(self, run: Setup) -> None:
+        """What a method builds before training (a bootstrap, a teacher, an auxiliary head)."""
 
     def unlabeled_dataset(self, pool: list):
         """The pool, encoded the way `loss` reads it (default: as the task encodes inputs)."""

@@ -50,8 +50,8 @@ class Consistency(SemiSupervised):
         c = self.config
         return c.threshold if c.threshold is not None else (0.95 if c.mode == "fixmatch" else 0.8)
 
-    def setup(self, model, source, pool, labeled, train_dataset):
-        self.prior = torch.tensor(label_prior(train_dataset, len(self.task.labels)))
+    def prepare(self, run):
+        self.prior = torch.tensor(label_prior(run.train_dataset, len(self.task.labels)))
         self.running = None  # mean prediction on unlabeled text, updated every step
 
     def aligned(self, probs: torch.Tensor) -> torch.Tensor:

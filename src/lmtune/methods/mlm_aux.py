@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from ..models import backbone_of
+from ..tasks.language_modeling import LanguageModeling
 from . import register_method
 from .semi import SemiConfig, SemiSupervised
 
@@ -17,13 +19,10 @@ class MLMAux(SemiSupervised):
         unlabeled_ratio: float = Field(1.0, gt=0, le=16)
         mask_rate: float = Field(0.15, gt=0, lt=1)
 
-    def setup(self, model, source, pool, labeled, train_dataset):
-        from ..tasks.masked_lm import LanguageModeling
-        from ..training.freezing import backbone_of
-
+    def prepare(self, run):
         self.lm = LanguageModeling(self.task.tokenizer, "mlm", self.task.max_length, self.config.mask_rate, packing=False)
-        lm_model, _, tied = self.lm.build_model(source)
-        encoder = backbone_of(model)
+        lm_model, _, tied = self.lm.build_model(run.source)
+        encoder = backbone_of(run.model)
         # the LM model's own encoder is replaced by the task model's: one set of encoder weights
         setattr(lm_model, lm_model.base_model_prefix, encoder)
         if tied:
@@ -34,7 +33,7 @@ class MLMAux(SemiSupervised):
             for p in m.parameters():
                 if id(p) not in shared:
                     p.requires_grad_(True)
-        self.lm_model = lm_model.to(next(model.parameters()).device).train()
+        self.lm_model = lm_model.to(next(run.model.parameters()).device).train()
 
     def unlabeled_dataset(self, pool):
         return self.lm.encode([ex.text for ex in pool])

@@ -101,8 +101,9 @@ class BodyLimit:
 
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
     from ..api import task_of
-    from ..artifacts import load_run, require_classification
+    from ..artifacts import require_classification
     from ..evaluation.inference import plan_inference
+    from ..loading import load_run
 
     require_classification(run_dir, "lmtune serve")
     settings = settings or ServeSettings()

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ..attention import fuse_attention
 from ..config import StrictModel
 
 
@@ -111,6 +112,7 @@ class Task:
             source, revision=revision, num_labels=len(self.labels), id2label=dict(enumerate(self.labels)),
             label2id={lb: i for i, lb in enumerate(self.labels)}, output_loading_info=True,
             ignore_mismatched_sizes=True, **config_overrides)
+        fuse_attention(model)
         fresh = sorted(set(info.get("missing_keys", [])) | {k for k, *_ in info.get("mismatched_keys", [])})
         return model, fresh
 
@@ -121,8 +123,9 @@ class Task:
         layer = output_layer(model, len(self.labels))
         return [next(name.split(".")[0] for name, module in model.named_modules() if module is layer)]
 
-    def init_head(self, model, train_dataset, head_init: str) -> str | None:
-        """Initialise a new head from the labeled data before training; returns what was done, for the log."""
+    def init_head(self, model, train_dataset, head_init: str, fresh: list[str]) -> str | None:
+        """Initialise a new head from the labeled data before training (`fresh`: the names of the
+        newly initialised weights); returns what was done, for the log."""
         return None
 
     def encode(self, examples) -> EncodedDataset:

@@ -9,9 +9,9 @@ import torch
 
 from ..data.examples import TextExample
 from ..errors import DataError
+from . import register_task
 from .base import EncodedDataset, ReadOutcome, Task, output_layer
 from .cache import cached, tokenizer_fingerprint
-from . import register_task
 
 
 @register_task("classification")
@@ -64,11 +64,13 @@ class Classification(Task):
         return self._load_with_label_head(source, revision, problem_type="single_label_classification",
                                           **config_overrides)
 
-    def init_head(self, model, train_dataset, head_init: str) -> str | None:
+    def init_head(self, model, train_dataset, head_init: str, fresh: list[str]) -> str | None:
         if head_init != "prototype":
             return None
+        passed = pass_through_hidden_layers(model, fresh)
         init_head_from_prototypes(model, train_dataset, self.collator())
-        return "classifier head initialised from the class means of the labeled examples"
+        return ("classifier head initialised from the class means of the labeled examples"
+                + (f" ({', '.join(passed)} started as the identity)" if passed else ""))
 
     def proba(self, model, texts: list[str], **options):
         """Class probabilities per text (options: batch_size, progress, desc, precision)."""
@@ -172,6 +174,24 @@ def prediction_records(labels: list[str], probs) -> list[dict]:
 
 PROTOTYPE_MARGIN = 1.0
 MAX_ROW_NORM = 1.0
+
+
+@torch.no_grad()
+def pass_through_hidden_layers(model, fresh: list[str]) -> list[str]:
+    """Start a new square hidden layer of the head (RoBERTa's and MPNet's `classifier.dense`, fed
+    the first token's state) as the identity, so the class means below are taken over the
+    backbone's own features, not over a random projection of them. Returns the layers' names."""
+    fresh = set(fresh)
+    out = output_layer(model, model.config.num_labels)
+    passed = []
+    for name, module in model.named_modules():
+        if (isinstance(module, torch.nn.Linear) and module is not out and module.in_features == module.out_features
+                and f"{name}.weight" in fresh):
+            module.weight.copy_(torch.eye(module.in_features, dtype=module.weight.dtype))
+            if module.bias is not None:
+                module.bias.zero_()
+            passed.append(name)
+    return passed
 
 
 @torch.no_grad()

@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 from ..config import StrictModel
 from ..data.examples import PromptExample
 from ..errors import ConfigError
-from .base import EncodedDataset, ReadOutcome, Task
 from . import register_task
+from .base import EncodedDataset, ReadOutcome, Task
 
 IGNORE = -100
 
@@ -182,9 +182,9 @@ class Generation(Task):
     @torch.inference_mode()
     def response_loss(self, model, examples, batch_size: int, progress: bool, desc: str) -> tuple[float, int]:
         """Mean cross-entropy per response token (teacher forcing), and the token count."""
-        from ..evaluation.predict import _device
+        from ..evaluation.predict import model_device
 
-        collate, device = self.collator(), _device(model)
+        collate, device = self.collator(), model_device(model)
         total, count = 0.0, 0
         model.eval()
         features = self.encode(examples, count=False).by_length().features  # counted when first encoded
@@ -202,9 +202,9 @@ class Generation(Task):
     def generate(self, model, examples, *, batch_size: int = 16, progress: bool = False, desc: str = "generate"
                  ) -> list[str]:
         """The model's response to each example's prompt (greedy or sampled, as configured)."""
-        from ..evaluation.predict import _device
+        from ..evaluation.predict import model_device
 
-        o, device = self.options, _device(model)
+        o, device = self.options, model_device(model)
         model.eval()
         side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"  # new tokens follow every prompt
         out = []

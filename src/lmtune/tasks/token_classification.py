@@ -21,9 +21,9 @@ from ..config import StrictModel
 from ..data.examples import TokenExample
 from ..data.tags import detect_scheme
 from ..errors import ConfigError, DataError
+from . import register_task
 from .base import EncodedDataset, ReadOutcome, Task
 from .cache import cached, tokenizer_fingerprint
-from . import register_task
 
 IGNORE = -100
 WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")  # raw text -> words (with their character offsets)
@@ -151,10 +151,10 @@ class TokenClassification(Task):
         every window of the examples."""
         from transformers import DataCollatorWithPadding
 
-        from ..evaluation.predict import _device, length_batches
+        from ..evaluation.predict import length_batches, model_device
 
         features, windows = self._windows([replace(ex, tags=None) for ex in examples])
-        collate, device = DataCollatorWithPadding(self.tokenizer), _device(model)
+        collate, device = DataCollatorWithPadding(self.tokenizer), model_device(model)
         model.eval()
         with tqdm(total=len(features), desc=desc, unit="window", disable=not progress) as bar:
             for idx in length_batches([len(f["input_ids"]) for f in features], batch_size):
@@ -207,7 +207,7 @@ class TokenClassification(Task):
         import json
         from pathlib import Path
 
-        from ..data.readers import ReadResult, _bad, _decoded_lines, existing_file
+        from ..data.readers import ReadResult, bad_row, decoded_lines, existing_file
         from ..data.token_readers import FORMATS, read_token_examples
 
         path = Path(path)
@@ -216,7 +216,7 @@ class TokenClassification(Task):
             return ReadOutcome([list(ex.tokens) for ex in result.examples], result.rejects)
         existing_file(path)
         seen, inputs = ReadResult(path), []
-        for number, line in enumerate(_decoded_lines(path, seen, on_bad_rows), 1):
+        for number, line in enumerate(decoded_lines(path, seen, on_bad_rows), 1):
             if not line.strip():
                 continue
             if path.suffix.lower() not in (".jsonl", ".ndjson"):
@@ -230,7 +230,7 @@ class TokenClassification(Task):
             ok = (isinstance(item, str) and item.strip()) or (
                 isinstance(item, list) and item and all(isinstance(t, str) and t for t in item))
             if not ok:
-                _bad(seen, on_bad_rows, path, number, f"no {self.options.tokens_column!r} list of strings or "
+                bad_row(seen, on_bad_rows, path, number, f"no {self.options.tokens_column!r} list of strings or "
                      "'text' string in this JSON line", line)
                 continue
             inputs.append(item)

@@ -135,7 +135,7 @@ def make_trainable(model, cfg: RunConfig, *, task_type: str | None, head: list[s
     if cfg.peft:
         model = apply_peft(model, cfg.peft, task_type, total_steps=optimizer_steps(cfg, n_train), head=head)
         params = parameter_counts(model)
-        base = Path(resolve_backbone(cfg.model.name))
+        base = Path(resolve_backbone(cfg.model.name, cfg.model.revision))
         records["peft"] = {"method": cfg.peft.method, "options": cfg.peft.options(), "base": cfg.model.name,
                            "base_path": str(base.resolve()) if base.is_dir() else None,
                            "revision": cfg.model.revision, "modules_to_save": head}

@@ -12,6 +12,7 @@ import torch
 
 from ..config import FREEZE_PATTERN
 from ..errors import ConfigError
+from ..models import backbone_of
 
 
 def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
@@ -22,12 +23,6 @@ def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
         raise ConfigError(f"{type(backbone).__name__} has no stack of layers to freeze by position",
                           fix="use training.freeze: embeddings or head-only.")
     return max(lists, key=len)
-
-
-def backbone_of(model) -> torch.nn.Module:
-    """The transformer body (BertModel, GPT2Model, ...) of a task model, through a peft wrapper."""
-    task_model = model.get_base_model() if hasattr(model, "peft_config") else model
-    return task_model.base_model
 
 
 def layer_depths(model) -> dict[int, int]:

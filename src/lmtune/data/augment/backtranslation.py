@@ -29,14 +29,14 @@ class BackTranslation(Augmenter):
         if name not in self._models:
             from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-            from ...models import _load_error, resolve_backbone
+            from ...models import load_error, resolve_backbone
 
             source = resolve_backbone(name)
             try:
                 self._models[name] = (AutoTokenizer.from_pretrained(source),
                                       AutoModelForSeq2SeqLM.from_pretrained(source).eval())
             except (OSError, ValueError) as exc:
-                raise _load_error(name, source, exc) from None
+                raise load_error(name, source, exc) from None
         return self._models[name]
 
     def _translate(self, name: str, texts: list[str], seed: int) -> list[str]:

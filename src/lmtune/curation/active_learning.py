@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import artifacts as art
+from ..data.minhash import normalise
+from ..data.readers import read_examples
+from ..data.tables import write_rows
 from ..errors import DataError
+from ..loading import load_run
 from ..registry import Registry
-from .minhash import normalise
-from .readers import read_examples
-from .tables import write_rows
 
 
 class Acquisition:
@@ -113,7 +113,7 @@ def select_file(pool_path: str | Path, run_dir: str | Path, out: str | Path, *, 
                 progress: bool = True) -> dict:
     """Write the `budget` pool rows to label next to `out`: their columns, an empty label column
     for the annotator, the model's guess and the acquisition rank."""
-    run = art.load_run(run_dir)
+    run = load_run(run_dir)
     pool = read_examples(pool_path, text_column=text_column, label_column=None, require_label=False,
                          keep_row=True).examples
     labeled = read_examples(labeled_path, text_column=text_column, require_label=False).examples if labeled_path else []

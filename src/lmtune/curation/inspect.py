@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .examples import TextExample
-from .minhash import near_duplicate_pairs, normalise
-from .readers import read_examples
+from ..data.examples import TextExample
+from ..data.minhash import near_duplicate_pairs, normalise
+from ..data.readers import read_examples
 
 NEAR_THRESHOLD = 0.8  # Jaccard of word 3-shingles
 SHOWN = 20            # examples of each problem listed in the report

@@ -11,12 +11,12 @@ import unicodedata
 from pathlib import Path
 
 from .. import artifacts as art
-from .examples import TextExample
-from .minhash import normalise
-from .pii import mask_pii
-from .quality import NEAR_THRESHOLD, exact_duplicate_groups, near_duplicates
-from .readers import read_examples
-from .tables import write_rows
+from ..data.examples import TextExample
+from ..data.minhash import normalise
+from ..data.pii import mask_pii
+from ..data.readers import read_examples
+from ..data.tables import write_rows
+from .inspect import NEAR_THRESHOLD, exact_duplicate_groups, near_duplicates
 
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]+>", re.IGNORECASE | re.DOTALL)
 _BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)

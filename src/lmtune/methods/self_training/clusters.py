@@ -4,16 +4,14 @@ examples; pool texts join the nearest centroid, centroids move to their members'
 labeled examples always count for their own class), until nothing changes.
 
 Sentence-embedding backbones (the packaged MiniLM) place texts of one topic together, so the
-clusters label most of a pool right from one example per class (BBC News: 95% of the pool;
-BENCHMARKS.md). Where the classes are not what the embedding separates (sentiment, for
-MiniLM) the clusters split something else; the labeled examples then fall into other classes'
-clusters, which `agreement` measures.
+clusters label most of a topic pool right from one example per class. Where the classes are
+not what the embedding separates (sentiment, for MiniLM) the clusters split something else; the
+labeled examples then fall into other classes' clusters, which `agreement` measures.
 
 A second, lexical view (TF-IDF of the words, reduced by SVD) errs on other texts than the
 embedding does, so where both views' clusters name the same class they are right more often
 than either alone (co-training, Blum & Mitchell, 1998): those texts train a linear classifier
-over both views, which labels the whole pool (BBC News: 97% of the pool from 1 label per class,
-where either view's clusters alone get 95-96%).
+over both views, which labels the whole pool.
 """
 from __future__ import annotations
 
@@ -159,8 +157,8 @@ def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], cla
     clusters; two or more by a logistic regression over them side by side, trained on the
     labeled examples and the pool texts all their clusters agree on. One failing view refuses
     the whole bootstrap: the other view's agreement alone has passed clusters that were not the
-    classes (Rotten Tomatoes, 4 labels per class: 7 of 8 sentences in their own lexical cluster,
-    the pool labeled 45-59% right)."""
+    classes (sentiment: the labeled sentences in their own lexical clusters, the pool labeled
+    barely above chance)."""
     from sklearn.linear_model import LogisticRegression
 
     found = {name: seeded_kmeans(v[1], v[0], classes, n_classes) for name, v in views.items() if v is not None}

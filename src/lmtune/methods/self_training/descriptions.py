@@ -6,19 +6,19 @@ pool again, twice (self-training on fixed features).
 
 This is what labels a pool whose classes the embedding's clusters do not separate: MiniLM's
 clusters are topics, not sentiment, yet its embeddings lie nearer "a positive review" for
-positive sentences often enough (Rotten Tomatoes: 67% zero-shot, 72% of the pool after the two
-rounds, 4 labels per class; BENCHMARKS.md). The descriptions are the user's words, so they are
+positive sentences often enough, and a stronger sentence encoder (the packaged mpnet) much more
+often. The descriptions are the user's words, so they are
 checked only against gross mistakes: refused when the labeled examples agree with them so much
 less often than chance that chance alone would rarely do it (swapped descriptions). A few
-examples below chance are not that evidence: IMDb, 4 labels per class, 2 of 8 reviews nearest
-their own description in one sample, where the descriptions label 75% of the pool right.
+examples below chance are not that evidence: with 4 labels per class, 2 of 8 nearest their own
+description happens by chance often enough, on samples where the descriptions are good.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..pseudo_labels import select_balanced
 from .clusters import MAX_CHANCE, Bootstrap, ClusterLabels, binomial_tail, centroid_probs
-from .pseudo_labels import select_balanced
 
 # The surest share of the pool (per class) each round's classifier learns from, growing: Rotten
 # Tomatoes 4/class, pool labels 72.3% with (0.3, 0.4), 70.6% with one round at 0.5 (a numpy

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..attention import fuse_attention
 from ..errors import ConfigError
 from .base import EncodedDataset
 from .cache import cached, tokenizer_fingerprint
@@ -79,6 +80,7 @@ class LanguageModeling:
 
         cls = transformers.AutoModelForMaskedLM if self.objective == "mlm" else transformers.AutoModelForCausalLM
         model, info = cls.from_pretrained(source, revision=revision, output_loading_info=True, **config_overrides)
+        fuse_attention(model)
         missing = set(info.get("missing_keys", []))
         out, inp = model.get_output_embeddings(), model.get_input_embeddings()
         if out is not None and any(k.endswith("decoder.weight") or k.endswith("lm_head.weight") for k in missing):

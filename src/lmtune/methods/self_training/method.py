@@ -8,11 +8,11 @@ than restarting, which costs one pool pass per round instead of one whole run.
 
 `bootstrap: clusters` (classification) labels the pool before the first step instead, by
 seeded k-means over the backbone's sentence embeddings and over the words' TF-IDF, combined
-where they agree (methods/clusters.py): the first part then trains on pseudo labels too, which
+where they agree (clusters.py): the first part then trains on pseudo labels too, which
 is what lifts one label per class on topic data. `bootstrap: descriptions` labels it from one
-sentence per class (`label_descriptions`, methods/descriptions.py) where the clusters are not
-the classes (sentiment). `rounds: 0` keeps the bootstrap's labels for the whole run: on BBC
-News they are more often right (97%) than a half-trained model's relabelling.
+sentence per class (`label_descriptions`, descriptions.py) where the clusters are not
+the classes (sentiment). `rounds: 0` keeps the bootstrap's labels for the whole run: where
+the bootstrap is good they are more often right than a half-trained model's relabelling.
 When a view's clusters (or the descriptions) disagree with the labeled examples the bootstrap is
 skipped, with a log line that names the view (and rounds: 0 becomes one round of the model's
 own labels).
@@ -28,12 +28,12 @@ import torch
 from pydantic import Field
 from transformers import TrainerCallback
 
-from ..errors import ConfigError
-from . import register_method
+from ...errors import ConfigError
+from .. import register_method
+from ..pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
+from ..semi import SemiConfig, SemiSupervised
 from .clusters import VIEWS, bootstrap_labels, lexical_features
 from .descriptions import description_labels
-from .pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
-from .semi import SemiConfig, SemiSupervised
 
 
 @register_method("self-training")
@@ -96,7 +96,8 @@ class SelfTraining(SemiSupervised):
                                               unknown and f"not a label: {', '.join(map(repr, unknown))}"] if part),
                 fix=f"give one sentence for each of the labels {', '.join(map(repr, task.labels))}.")
 
-    def setup(self, model, source, pool, labeled, train_dataset):
+    def prepare(self, run):
+        model, pool, labeled, train_dataset = run.model, run.pool, run.labeled, run.train_dataset
         self.pool = pool
         self.teacher = EMATeacher(model, self.config.ema_decay) if self.config.teacher == "ema" else None
         self.prior = label_prior(train_dataset, len(self.task.labels))  # None for tags: selected by confidence alone
@@ -192,8 +193,8 @@ class SelfTraining(SemiSupervised):
 
     def embed_descriptions(self, model) -> np.ndarray:
         """The label descriptions' sentence embeddings, in label order, as the embedding view's."""
-        from ..evaluation.predict import embed_texts
-        from ..training.freezing import backbone_of
+        from ...evaluation.predict import embed_texts
+        from ...models import backbone_of
 
         texts = [self.config.label_descriptions[name] for name in self.task.labels]
         return embed_texts(backbone_of(model), self.task.tokenizer, texts, max_length=self.task.max_length,
@@ -201,8 +202,8 @@ class SelfTraining(SemiSupervised):
 
     def bootstrap_views(self, model, labeled, train_dataset) -> dict:
         """view name -> (labeled rows, pool rows), or None where the view cannot be built."""
-        from ..evaluation.predict import embed_features
-        from ..training.freezing import backbone_of
+        from ...evaluation.predict import embed_features
+        from ...models import backbone_of
 
         views = {}
         if "embedding" in self.config.bootstrap_views:

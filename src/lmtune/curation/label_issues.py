@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.readers import read_examples
+from ..data.tables import write_rows
 from ..errors import DataError
-from .readers import read_examples
-from .tables import write_rows
 
 
 def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -37,7 +37,7 @@ def find_label_issues(path: str | Path, out: str | Path, *, model: str = "defaul
     from cleanlab.rank import get_label_quality_scores
 
     from ..evaluation.predict import embed_texts
-    from ..models import load_encoder
+    from ..loading import load_encoder
 
     examples = read_examples(path, text_column=text_column, label_column=label_column, keep_row=True).examples
     labels = sorted({ex.label for ex in examples})

@@ -1,0 +1,140 @@
+"""`lmtune train`: config -> data -> backbone -> task -> method -> Trainer -> run dir.
+
+Read top to bottom: `setup` builds everything from the config, `fit` trains, `save` writes the
+model, `score` measures it on the held-out splits and finishes the records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import artifacts as art
+from ..config import RunConfig
+from ..data import DataBundle, prepare_data
+from ..errors import ConfigError
+from ..loading import save_model
+from ..methods import build_method
+from ..methods.base import Setup
+from ..models import config_overrides, load_tokenizer, resolve_backbone
+from ..tasks import get_task
+from ..training.common import (
+    make_trainable,
+    optimizer_steps,
+    start_records,
+    tensorboard_dir,
+    training_arguments,
+    write_rejects,
+)
+from ..training.peft import merged, needs_budget_callback
+from ..training.trainer import MethodTrainer
+from .base import Recipe
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict
+    data: DataBundle
+    seconds: float
+
+
+def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
+          log=print) -> TrainResult:
+    """Train, keep the best model, evaluate on dev and test, write the run dir."""
+    return Finetune(cfg, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress, log=log).run()
+
+
+class Finetune(Recipe):
+    def setup(self) -> None:
+        cfg, log = self.cfg, self.log
+        task_cls = get_task(cfg.task)
+        self.data = data = prepare_data(cfg.data, cfg.seed, task_cls, cfg.task_options)
+        self.report_data(data)
+        self.tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
+        self.task = task = task_cls(data.labels, self.tokenizer, cfg.model.max_length, cfg.task_options)
+        metric = cfg.training.metric or next(iter(task.metrics))
+        if metric not in task.metrics:
+            raise ConfigError(f"training.metric {cfg.training.metric!r} is not a metric of task {cfg.task!r}",
+                              fix=f"use one of {', '.join(task.metrics)}.")
+        self.method = method = build_method(cfg, task)
+        if method.needs_unlabeled and not data.unlabeled:
+            raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text, but the data has none",
+                              fix="set data.unlabeled to a file of raw text, or data.labels_per_class (or data.labeled_size) "
+                                  "so the rest of the labeled pool becomes unlabeled; or use method.name: supervised.")
+        model, train_ds, train_set, dev_ds = self.build_model()
+        model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
+                                                           head=task.head_modules(model), n_train=len(train_set), log=log)
+        method.setup(Setup(model, self.source, data.unlabeled if method.needs_unlabeled else [], data.train, train_ds,
+                           optimizer_steps(cfg, len(train_set)), log))
+        unlabeled_ds = None
+        if method.draws_unlabeled:
+            unlabeled_ds = method.unlabeled_dataset(data.unlabeled)
+            log(f"method {cfg.method.name}: {len(data.unlabeled)} unlabeled texts, "
+                f"{method.config.unlabeled_ratio:g} drawn per labeled example in each step, alpha {method.config.alpha:g}")
+        select = self.selection(metric, model) if dev_ds is not None else None
+        args, stoppers, self.precision = training_arguments(cfg, self.run_dir, len(train_set), select=select,
+                                                            progress=self.progress, log=log)
+        self.run_info = start_records(cfg, self.run_dir, data.summary(), self.precision, labels=data.labels,
+                                      method=cfg.method.name, newly_initialised=self.fresh, **trainable)
+        tensorboard_dir(self.run_dir)
+        self.trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=dev_ds,
+                                     data_collator=task.collator(), processing_class=self.tokenizer,
+                                     compute_metrics=task.compute_metrics if select else None,
+                                     callbacks=list(self.callbacks) + stoppers + extra_callbacks + method.callbacks(),
+                                     method=method, layer_lr_decay=cfg.training.layer_lr_decay, unlabeled=unlabeled_ds)
+
+    def report_data(self, data: DataBundle) -> None:
+        write_rejects(self.run_dir, data.rejects, self.log)
+        for warning in data.warnings[:5]:
+            self.log(f"warning: {warning}")
+        if len(data.warnings) > 5:
+            self.log(f"... {len(data.warnings) - 5} more warnings of that kind")
+        self.log(f"data: {len(data.train)} labeled train, {len(data.dev)} dev, {len(data.test)} test, "
+                 f"{len(data.unlabeled)} unlabeled; {len(data.labels)} labels")
+
+    def build_model(self):
+        """The task model on the backbone (its head started from the labeled examples), and the
+        encoded splits: (model, train dataset, what the trainer draws, dev dataset or None)."""
+        cfg, task, data = self.cfg, self.task, self.data
+        self.source = source = resolve_backbone(cfg.model.name, cfg.model.revision)
+        model, self.fresh = task.build_model(source, cfg.model.revision,
+                                             **config_overrides(source, cfg.model.revision, cfg.model.attention_dropout))
+        if self.fresh:
+            self.log(f"newly initialised weights (not in the backbone): {', '.join(self.fresh)}")
+        train_ds = task.encode(data.train)
+        train_set = task.training_dataset(train_ds)  # what the trainer draws (generation may pack examples)
+        dev_ds = task.encode(data.dev).by_length() if data.dev else None
+        for warning in task.warnings:
+            self.log(f"warning: {warning}")
+        if self.fresh and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
+            done = task.init_head(model, train_ds, cfg.model.head_init, self.fresh)
+            if done:
+                self.log(done)
+        return model, train_ds, train_set, dev_ds
+
+    def selection(self, metric: str, model):
+        """(dev metric, higher is better) that picks the best epoch, or None where none can be."""
+        if needs_budget_callback(model):  # checkpoints of different epochs have different ranks
+            self.log("AdaLoRA prunes ranks while it trains, so the last epoch is kept: no best-epoch selection or early "
+                     "stopping (the dev set is still scored at the end)")
+            return None
+        return metric, self.task.metrics[metric]
+
+    def save(self) -> None:
+        save_model(self.trainer.model, self.tokenizer, self.run_dir)
+
+    def score(self) -> dict:
+        state = self.trainer.state
+        metrics = {"train_seconds": self.train_seconds, "global_step": state.global_step, "epochs": state.epoch,
+                   "best_checkpoint": state.best_model_checkpoint, **self.speed}
+        # adapters folded into the weights: what `load_run` serves, and faster
+        scores, extra = self.task.score_held_out(merged(self.trainer.model), self.data, self.cfg, self.precision,
+                                                 self.progress, self.log, self.run_dir)
+        metrics.update(scores)
+        self.run_info.update(extra)
+        if getattr(self.method, "history", None):
+            self.run_info["pseudo_label_rounds"] = self.method.history
+        return metrics
+
+    def result(self, metrics: dict) -> TrainResult:
+        return TrainResult(self.run_dir, metrics, self.data, metrics.get("wall_seconds", self.train_seconds))

@@ -1,7 +1,8 @@
 """The packaged backbones side by side: training samples/s and inference docs/s of MiniLM
 (`default`) and all-mpnet-base-v2 (`mpnet`) in one run on one machine, in each precision the
 CPU can take (fp32, bf16 autocast where the CPU has AVX512-BF16/AMX, int8 dynamic quantization
-for inference).
+for inference); mpnet's rows also with transformers' own attention (`eager attn`) beside
+lmtune's fused one.
 
 Same data for every row: BBC News (long texts, max length 256), 4 labels per class for
 training (15 epochs, lmtune's defaults otherwise), the same held-out docs for accuracy and
@@ -40,17 +41,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             run_dir = f"{tmp}/{model}"
-            for precision in precisions:  # the last trained run (auto's precision) is what inference scores
-                r = throughput.run_row("lmtune_train", tmp=tmp, run_dir=run_dir, **common,
+            # the last trained run (auto's precision, fused attention) is what inference scores
+            train_rows = [(f"train {p}{suffix}", p, env) for p in precisions for suffix, env in variants(model)]
+            for name, precision, env in sorted(train_rows, key=lambda row: (row[1] == auto.precision, not row[2])):
+                r = throughput.run_row("lmtune_train", tmp=tmp, run_dir=run_dir, env=env, **common,
                                        overrides=[f"model.name={model}", f"training.precision={precision}"])
-                _print(model, f"train {precision}", r, "samples_per_s")
+                _print(model, name, r, "samples_per_s")
             for name, quantize, precision in [("predict fp32", "none", "fp32"), ("predict bf16", "none", "bf16"),
                                               ("predict int8", "int8", "fp32")]:
                 if precision not in precisions:
                     continue
-                r = throughput.run_row("lmtune_infer", tmp=tmp, model_dir=run_dir, quantize=quantize,
-                                       precision=precision, **common)
-                _print(model, name, r, "docs_per_s")
+                for suffix, env in variants(model):
+                    r = throughput.run_row("lmtune_infer", tmp=tmp, model_dir=run_dir, quantize=quantize,
+                                           precision=precision, env=env, **common)
+                    _print(model, name + suffix, r, "docs_per_s")
+
+
+def variants(model: str) -> list[tuple[str, dict]]:
+    """Each row as lmtune runs it; for mpnet also with transformers' own (eager) attention."""
+    return [("", {})] + ([(" eager attn", {"LMTUNE_FUSED_ATTENTION": "0"})] if model == "mpnet" else [])
 
 
 def _print(model: str, row: str, r: dict, rate: str) -> None:

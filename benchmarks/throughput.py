@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def _child(fn_name: str, opts: dict, queue) -> None:
     from _machine import quiet_and_describe
 
     quiet_and_describe()
+    os.environ.update(opts.get("env", {}))  # e.g. LMTUNE_FUSED_ATTENTION=0 for a row
     try:
         result = globals()[fn_name](opts)
         result["peak_rss_mb"] = _peak_rss_mb()

@@ -63,6 +63,19 @@ def test_export_refusals(trained_run, tmp_path):
     assert not list(tmp_path.glob(".*staging*")), "a failed export leaves no staging directory behind"
 
 
+def test_overwrite_replaces_only_what_lmtune_wrote(trained_run, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="not an lmtune export directory") as err:
+        export(trained_run.run_dir, victim, "bf16", overwrite=True)
+    assert "notes.txt" in str(err.value)
+    assert (victim / "notes.txt").read_text() == "precious" and not list(tmp_path.glob(".*staging*"))
+    with pytest.raises(ConfigError, match="is the run being exported"):
+        export(trained_run.run_dir, trained_run.run_dir, "bf16", overwrite=True)
+    assert (trained_run.run_dir / art.RUN_FILE).is_file()
+
+
 def test_cli_export(trained_run, tmp_path):
     from typer.testing import CliRunner
 

@@ -85,6 +85,19 @@ def test_csv_row_with_wrong_field_count(tmp_path):
     expect_error(path, "f.csv:3", "3 fields where the header has 2")
 
 
+def test_duplicate_header_names_are_refused(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("text,label,text\nthe real text,a,other column\n")
+    expect_error(path, "f.csv:1", "column 'text' appears twice in the header (columns 1 and 3)")
+
+
+def test_a_field_longer_than_csvs_default_limit_is_read(tmp_path):
+    long = "word " * 40_000  # 200,000 characters: csv's default limit is 131,072
+    path = write_csv(tmp_path / "f.csv", [{"text": long, "label": "a"}, {"text": "short", "label": "b"}])
+    examples = read_examples(path).examples
+    assert [len(e.text) for e in examples] == [len(long), 5]
+
+
 def test_unknown_extension(tmp_path):
     path = tmp_path / "data.xlsx"
     path.write_text("x")

@@ -213,3 +213,15 @@ def test_many_tiny_epochs_are_evaluated_every_kth_epoch(toy_config, tmp_path):
     assert len(evals) == MAX_EVALUATIONS and evals == list(range(3, 61, 3))  # every 3rd epoch
     assert any("checkpoints every 3 epochs (3 steps), at most 20" in m for m in messages)
     assert result.metrics["best_checkpoint"].endswith(tuple(f"checkpoint-{s}" for s in evals))
+
+
+def test_overwrite_never_deletes_a_directory_lmtune_did_not_write(toy_config, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="not an lmtune run directory"):
+        run({**toy_config, "output_dir": str(victim)}, overwrite=True)
+    assert (victim / "notes.txt").read_text() == "precious"
+    first = run({**toy_config, "output_dir": str(tmp_path / "mine")})
+    again = run({**toy_config, "output_dir": str(tmp_path / "mine")}, overwrite=True)  # its own run: replaced
+    assert again.run_dir == first.run_dir and (again.run_dir / art.RUN_FILE).is_file()

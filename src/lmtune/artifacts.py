@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 
 RUN_FILE = "lmtune_run.json"        # status, task, labels; written last
 CONFIG_FILE = "lmtune_config.yaml"  # the resolved config
@@ -96,3 +97,24 @@ def require_classification(run_dir: str | Path, what: str) -> None:
     if task != "classification":
         raise ModelError(f"{what} handles classification runs; {run_dir} is a {task} run",
                          fix="use `lmtune predict` / `lmtune eval` for it (export and serving of other tasks are not built yet).")
+
+
+def check_replaceable(path: Path, what: str = "run") -> None:
+    """`--overwrite` replaces only what lmtune wrote: a directory holding its run record (a run
+    or an export) or its resolved config. Anything else is refused, named, before any work."""
+    path = Path(path)
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    if not path.is_dir():
+        raise ConfigError(f"{path} is a file, not a {what} directory", fix="choose another output directory.")
+    if not ((path / RUN_FILE).is_file() or (path / CONFIG_FILE).is_file()):
+        shown = ", ".join(sorted(p.name for p in path.iterdir())[:5])
+        raise ConfigError(f"{path} is not an lmtune {what} directory (it holds {shown}, and no {RUN_FILE}); "
+                          "--overwrite replaces only directories lmtune wrote",
+                          fix="choose another output directory, or move that one away yourself.")
+
+
+def remove_replaceable(path: Path, what: str = "run") -> None:
+    check_replaceable(path, what)
+    if Path(path).is_dir():
+        shutil.rmtree(path)

@@ -6,10 +6,12 @@ softmax -> matmul, one full [batch, heads, length, length] tensor per step.
 mask and runs PyTorch's fused kernel instead: the same function of the same weights, faster
 (BENCHMARKS.md, "Backbones"). The swap changes the attention modules' class, not their weights
 or names, so saved models and peft target modules are untouched; a call that asks for the
-attention probabilities (`output_attentions`) takes the eager path.
+attention probabilities (`output_attentions`) takes the eager path. LMTUNE_FUSED_ATTENTION=0
+keeps transformers' own attention everywhere.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import torch
@@ -44,6 +46,8 @@ _SWAPS = {"mpnet": _fused_mpnet_attention}
 def fuse_attention(model) -> int:
     """Swap the eager attention modules of `model` (any task model or body) for fused ones, in
     place; returns how many were swapped (0 for architectures with nothing to swap)."""
+    if os.environ.get("LMTUNE_FUSED_ATTENTION", "1").lower() in ("0", "off", "false"):
+        return 0  # the escape hatch: transformers' own attention
     config = getattr(model, "config", None)
     make = _SWAPS.get(getattr(config, "model_type", None))
     if make is None:

@@ -232,7 +232,7 @@ def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) ->
 
 @app.command()
 def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to train on"),
-               output: str = typer.Option("runs/quickstart", help="run directory (replaced if present)"),
+               output: str = typer.Option("runs/quickstart", help="run directory (a previous lmtune run there is replaced)"),
                method: Optional[str] = typer.Option(None, help="supervised, self-training, ... (default: the "
                                                                    "best measured in BENCHMARKS.md)"),
                set_: List[str] = SetOption) -> None:

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import io
 import json
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
@@ -146,6 +147,8 @@ def decoded_lines(path: Path, result: ReadResult, on_bad_rows: str) -> list[str]
 
 
 def _parse_delimited(delimiter: str):
+    csv.field_size_limit(sys.maxsize)  # csv's default (131,072 characters) is shorter than many documents
+
     def parse(path: Path, result: ReadResult, on_bad_rows: str, text_column: str) -> Iterator[tuple[int, dict, str]]:
         text = "\n".join(decoded_lines(path, result, on_bad_rows))
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -154,8 +157,22 @@ def _parse_delimited(delimiter: str):
         except StopIteration:
             raise DataError("the file is empty", where=str(path), fix="add a header row and data rows.") from None
         header = [h.strip() for h in header]
+        seen: dict[str, int] = {}
+        for number, name in enumerate(header, 1):
+            if name in seen:  # a dict of the row would keep the last column silently
+                raise DataError(f"column {name!r} appears twice in the header (columns {seen[name]} and {number})",
+                                where=f"{path}:1", fix="rename or remove one of them.")
+            seen[name] = number
         previous_end = reader.line_num
-        for fields in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                fields = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. an unterminated quote swallowing the rest of the file
+                raise DataError(f"unreadable {'CSV' if delimiter == ',' else 'TSV'} ({exc})",
+                                where=f"{path}:{previous_end + 1}", fix="check the quoting on that line.") from None
             start, previous_end = previous_end + 1, reader.line_num
             if not fields:  # blank line: not a row
                 continue

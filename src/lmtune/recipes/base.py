@@ -13,12 +13,14 @@ from .validation import check_components
 
 
 class Recipe:
+    kind: str | None = None  # what the run dir records as its task; None: the config's task
+
     def __init__(self, cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
-                 progress: bool = True, log=print, kind: str | None = None):
+                 progress: bool = True, log=print):
         check_components(cfg)  # a RunConfig built in Python skipped load_config's checks
         self.cfg, self.resume, self.callbacks, self.progress = cfg, resume, callbacks, progress
         self.started = time.time()
-        self.run_dir, self.log = begin_run(cfg, kind or cfg.task, resume, overwrite, log)
+        self.run_dir, self.log = begin_run(cfg, self.kind or cfg.task, resume, overwrite, log)
         self.run_info: dict = {}
         self.trainer = None
 

@@ -45,8 +45,11 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
         raise ModelError(f"{run_dir} holds {adapters['method']} adapters, which cannot be folded into the weights",
                          fix="serve or predict with the run directory itself (lmtune serve/predict load adapters).")
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} already exists", fix="add --overwrite or choose another -o directory.")
+    if out.resolve() == Path(run.path).resolve():
+        raise ConfigError(f"{out} is the run being exported", fix="choose another -o directory.")
+    art.check_replaceable(out, "export")  # before any work: --overwrite replaces only what lmtune wrote
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
@@ -58,8 +61,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
         report = compare(run, load_run(staging), exporter, check_texts, log)
         report.update(format=fmt, source=str(run.path), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         art.write_json(staging / "export.json", report)
-        if out.exists():
-            shutil.rmtree(out)
+        art.remove_replaceable(out, "export")
         os.replace(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -38,10 +38,10 @@ class TrainResult:
     seconds: float
 
 
-def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
-          log=print) -> TrainResult:
-    """Train, keep the best model, evaluate on dev and test, write the run dir."""
-    return Finetune(cfg, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress, log=log).run()
+def train(cfg: RunConfig, **options) -> TrainResult:
+    """Train, keep the best model, evaluate on dev and test, write the run dir (`options`: those
+    of Recipe: resume, overwrite, callbacks, progress, log)."""
+    return Finetune(cfg, **options).run()
 
 
 class Finetune(Recipe):

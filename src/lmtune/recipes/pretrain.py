@@ -71,13 +71,14 @@ class PretrainResult:
     seconds: float
 
 
-def pretrain(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(), progress: bool = True,
-             log=print) -> PretrainResult:
-    return Pretrain(cfg, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress, log=log,
-                    kind="pretrain").run()
+def pretrain(cfg: RunConfig, **options) -> PretrainResult:
+    """Continue the backbone's objective on the corpus, write the run dir (a backbone)."""
+    return Pretrain(cfg, **options).run()
 
 
 class Pretrain(Recipe):
+    kind = "pretrain"
+
     def setup(self) -> None:
         from transformers import AutoConfig
 

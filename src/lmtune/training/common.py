@@ -53,7 +53,7 @@ def write_rejects(run_dir: Path, rejects: list, log) -> None:
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
         if overwrite:
-            shutil.rmtree(run_dir)
+            art.remove_replaceable(run_dir)
         elif not resume:
             raise ConfigError(f"run directory {run_dir} already holds a run",
                               fix="add --resume to continue it, --overwrite to replace it, or --set output_dir=NEW_DIR.")

@@ -2,6 +2,8 @@
 attention dropout off for training speed."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,44 @@ def test_inference_precision_can_be_chosen_per_call(trained_run):
     records = lmtune.predict(trained_run.run_dir, texts, progress=False, quantize="none", precision="fp32",
                              log=messages.append)
     assert len(records) == 4 and any(m.startswith("inference: fp32 (forced") for m in messages)
+
+
+def test_predict_output_never_destroys_what_it_should_not(trained_run, tmp_path, capsys):
+    import os
+
+    from lmtune.errors import ConfigError
+
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\ngood great film\nawful bad plot\n")
+    kwargs = {"input": texts, "progress": False, "precision": "fp32"}
+    with pytest.raises(ConfigError, match="is the input file"):
+        lmtune.predict(trained_run.run_dir, output=texts, overwrite=True, **kwargs)
+    assert texts.read_text().startswith("text\n")
+    out = tmp_path / "p.jsonl"
+    out.write_text("old\n")
+    with pytest.raises(ConfigError, match="already exists"):
+        lmtune.predict(trained_run.run_dir, output=out, **kwargs)
+    lmtune.predict(trained_run.run_dir, output=out, overwrite=True, **kwargs)
+    assert len(out.read_text().splitlines()) == 2
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(precious)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in (link, fifo, tmp_path):
+        with pytest.raises(ConfigError, match="writes regular files only"):
+            lmtune.predict(trained_run.run_dir, output=target, overwrite=True, **kwargs)
+    assert link.is_symlink() and precious.read_text() == "keep me" and fifo.is_fifo()
+    capsys.readouterr()
+    lmtune.predict(trained_run.run_dir, output="-", **kwargs)
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["source"] for line in lines] == [f"{texts}:2", f"{texts}:3"]
+
+
+def test_skipped_rows_keep_their_place_in_the_predictions(trained_run, tmp_path):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"text": "good film"}\n{"text": ""}\nnot json\n{"text": "bad plot"}\n')
+    records = lmtune.predict(trained_run.run_dir, input=texts, on_bad_rows="skip", progress=False, precision="fp32")
+    assert [r["source"] for r in records] == [f"{texts}:{n}" for n in (1, 2, 3, 4)]
+    assert ["error" in r for r in records] == [False, True, True, False]

@@ -1,6 +1,8 @@
 """Python API behind the CLI: evaluate and predict with a finished run."""
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,12 +102,15 @@ def task_of(run: Run):
 def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Path | None = None,
             output: str | Path | None = None, text_column: str | None = None, on_bad_rows: str = "error",
             batch_size: int = 64, progress: bool = True, quantize: str = "auto", compile: bool = False,
-            precision: str = "auto", log=lambda message: None) -> list[dict]:
+            precision: str = "auto", overwrite: bool = False, log=lambda message: None) -> list[dict]:
     """One record per input (from `texts`, or read from `input` the way the run's task reads
-    inputs); written as JSONL to `output` when given. A skipped bad row gets a record with its
-    error, never vanishes. quantize / compile / precision: as in `evaluate`.
+    inputs), in input order; written as JSONL to `output` when given ("-": standard output; an
+    existing file only with `overwrite`). A skipped bad row gets a record with its error at its
+    own place, never vanishes. quantize / compile / precision: as in `evaluate`.
     classification: label + probabilities; token-classification: entities with character offsets
     for raw text, tags for a list of tokens; generation: the generated response."""
+    if output is not None:
+        art.check_output_file(output, overwrite=overwrite, inputs=(input,))  # before any work
     run = _run(run)
     task = task_of(run)
     sources: list[str | None]
@@ -125,7 +130,18 @@ def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Pa
     log(f"inference: {plan.description}")
     records = task.predict(plan.model, list(texts), batch_size=batch_size, progress=progress, precision=plan.precision)
     records = [{"source": source, **record} if source else record for source, record in zip(sources, records)]
-    records += [{"source": r.where(), "error": r.reason} for r in rejects]
-    if output is not None:
+    if rejects:  # each error record where its row was
+        records += [{"source": r.where(), "error": r.reason} for r in rejects]
+        records.sort(key=lambda r: _line_of(r["source"]))
+    if output is not None and str(output) == "-":
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
+        sys.stdout.flush()
+    elif output is not None:
         art.write_json_lines(output, records)
     return records
+
+
+def _line_of(source: str) -> int:
+    """'texts.csv:12' -> 12 (the line a record's row starts on)."""
+    tail = source.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0

@@ -118,3 +118,21 @@ def remove_replaceable(path: Path, what: str = "run") -> None:
     check_replaceable(path, what)
     if Path(path).is_dir():
         shutil.rmtree(path)
+
+
+def check_output_file(path: str | Path, *, overwrite: bool, inputs: tuple = ()) -> None:
+    """An output file may be a new path, or with `overwrite` an existing regular file that is not
+    one of `inputs`; a link, a FIFO, a device or a directory is never replaced ("-" is stdout)."""
+    path = Path(path)
+    if str(path) == "-":
+        return
+    for given in inputs:
+        if given is not None and Path(given).exists() and path.exists() and path.resolve() == Path(given).resolve():
+            raise ConfigError(f"the output {path} is the input file: writing it would destroy the input",
+                              fix="write the predictions to another file.")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        kind = "a symbolic link" if path.is_symlink() else "a directory" if path.is_dir() else "not a regular file"
+        raise ConfigError(f"the output {path} is {kind}; lmtune writes regular files only",
+                          fix="give a new file name (or - for standard output).")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"the output {path} already exists", fix="add --overwrite to replace it, or give another name.")

@@ -116,7 +116,9 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
 def predict(run_dir: Path = typer.Argument(..., help="a finished run directory"),
             input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line "
                                        "(token-classification: JSONL with text or tokens, CoNLL)"),
-            output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row"),
+            output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row "
+                                        "(- for standard output)"),
+            overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output file"),
             text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
             on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),
             batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption,
@@ -126,9 +128,11 @@ def predict(run_dir: Path = typer.Argument(..., help="a finished run directory")
 
     records = run_predict(run_dir, input=input, output=output, text_column=text_column,
                           on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
-                          precision=precision, log=_log)
+                          precision=precision, overwrite=overwrite,
+                          log=(lambda m: err_console.print(f"· {m}", highlight=False)) if str(output) == "-" else _log)
     errors = sum("error" in r for r in records)
-    console.print(f"wrote {len(records) - errors} predictions to {output}" + (f" ({errors} rows skipped)" if errors else ""))
+    (err_console if str(output) == "-" else console).print(  # stdout carries the predictions themselves
+        f"wrote {len(records) - errors} predictions to {output}" + (f" ({errors} rows skipped)" if errors else ""))
 
 
 @app.command("export")

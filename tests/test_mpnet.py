@@ -42,11 +42,17 @@ def test_mpnet_exports(bbc_run, tmp_path, fmt):
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
     report = export(bbc_run.run_dir, tmp_path / fmt, fmt, check_texts=20)
-    assert report["accuracy"]["export"] >= report["accuracy"]["original"] - 0.1, report
-    assert lmtune.predict(tmp_path / fmt, ["Shares fell 3% after the results."], progress=False)[0]["label"]
+    assert report["checked_texts"] == 20 and report["texts_per_s"]["export"] > 0, report
+    if fmt == "onnx":  # the same function (logits checked within 1e-4 when written)
+        assert abs(report["accuracy"]["export"] - report["accuracy"]["original"]) <= 0.05, report
+    # int8 of this barely trained model (3 epochs, 10 articles) flips unsure labels: it is scored,
+    # not held to the original's accuracy (the int8 rule of `--quantize auto` checks that per run)
+    rows = lmtune.predict(tmp_path / fmt, ["Shares fell 3% after the results."], progress=False)
+    assert rows[0]["label"] in bbc_run.data.labels
 
 
 def test_mpnet_lora_lands_on_its_attention(tmp_path):
+    """peft has no default target modules for MPNet: lmtune's are its q and v projections."""
     from lmtune import artifacts as art
 
     cfg = quickstart_config(1, str(tmp_path / "lora"), ["model.name=mpnet", "data.test_size=10", "model.max_length=64",
@@ -56,6 +62,10 @@ def test_mpnet_lora_lands_on_its_attention(tmp_path):
     record = art.read_json(result.run_dir / art.RUN_FILE)
     assert record["peft"]["method"] == "lora" and 0 < record["parameters"]["trainable"] < record["parameters"]["total"] / 50
     assert (result.run_dir / "adapter_model.safetensors").is_file()
+    from safetensors.torch import load_file
+
+    adapters = load_file(result.run_dir / "adapter_model.safetensors")
+    assert any(".attn.q.lora_A" in k for k in adapters) and any(".attn.v.lora_B" in k for k in adapters)
 
 
 def test_mpnet_tags_tokens(tmp_path):
@@ -63,7 +73,8 @@ def test_mpnet_tags_tokens(tmp_path):
                              ["model.name=mpnet", f"data.train={DATA / 'tiny_ner.conll'}", "training.epochs=2",
                               "model.max_length=64", f"output_dir={tmp_path / 'ner'}"])
     result = lmtune.train(cfg, **QUIET)
-    assert "f1" in result.metrics["dev"] or "f1" in result.metrics.get("test", {}) or result.metrics["global_step"] > 0
+    rows = lmtune.predict(result.run_dir, [["John", "lives", "in", "Paris"]], progress=False)
+    assert len(rows[0]["tags"]) == 4 and result.metrics["global_step"] > 0
 
 
 def test_mpnet_embeddings_put_sentiment_nearer_its_description():

@@ -49,6 +49,8 @@ def fuse_attention(model) -> int:
     if os.environ.get("LMTUNE_FUSED_ATTENTION", "1").lower() in ("0", "off", "false"):
         return 0  # the escape hatch: transformers' own attention
     config = getattr(model, "config", None)
+    if not hasattr(model, "modules"):  # an ONNX Runtime session: nothing of torch's to swap
+        return 0
     make = _SWAPS.get(getattr(config, "model_type", None))
     if make is None:
         return 0

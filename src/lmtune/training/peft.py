@@ -59,11 +59,19 @@ def peft_config(spec: PeftSpec, task_type: str | None, *, total_steps: int, head
                           fix="correct that option (peft's own message above).") from None
 
 
+# Architectures peft has no default target modules for: their attention's query and value
+# projections, as peft's own default for BERT ("query", "value").
+DEFAULT_TARGETS = {"mpnet": ["q", "v"]}
+
+
 def apply_peft(model, spec: PeftSpec, task_type: str | None, *, total_steps: int, head: list[str] = ()):
     """Wrap `model` with the adapters of `spec`; the `head` modules train fully and are saved."""
     from peft import get_peft_model
 
     config = peft_config(spec, task_type, total_steps=total_steps, head=head)
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if hasattr(config, "target_modules") and config.target_modules is None and model_type in DEFAULT_TARGETS:
+        config.target_modules = set(DEFAULT_TARGETS[model_type])
     check_target_modules(model, config.__dict__.get("target_modules"))
     try:
         with _quiet_transformers():

@@ -1,75 +1,104 @@
-"""The packaged backbones side by side: training samples/s and inference docs/s of MiniLM
-(`default`) and all-mpnet-base-v2 (`mpnet`) in one run on one machine, in each precision the
-CPU can take (fp32, bf16 autocast where the CPU has AVX512-BF16/AMX, int8 dynamic quantization
-for inference); mpnet's rows also with transformers' own attention (`eager attn`) beside
-lmtune's fused one.
+"""The packaged backbones side by side on this CPU, in one process and one run: training steps
+(forward, backward, AdamW) and inference of MiniLM (`default`) and all-mpnet-base-v2 (`mpnet`),
+in each precision the CPU can take: fp32, bf16 autocast (AVX512-BF16 / AMX CPUs only), int8
+dynamic quantization (inference). mpnet's rows also run with transformers' own (eager)
+attention beside lmtune's fused one (LMTUNE_FUSED_ATTENTION=0).
 
-Same data for every row: BBC News (long texts, max length 256), 4 labels per class for
-training (15 epochs, lmtune's defaults otherwise), the same held-out docs for accuracy and
-inference; each row in a fresh process (throughput.py's row runner), so its peak RSS is its own.
+Data: real BBC News articles cut at max length 256 (the quickstart's setting), batch 8 for
+training (lmtune's few-shot default), the same 64 articles for inference through lmtune's
+`predict_proba` (length-sorted, token-budget batches). A warm-up step or pass precedes each
+timed row. Step-level, not end to end: data loading, evaluation and saving are not in it.
 
-    python benchmarks/backbones.py                      # both backbones, ~25 min on 2 cores
-    python benchmarks/backbones.py --models mpnet --test-docs 200
+    python benchmarks/backbones.py                 # ~5 min alone on 2 cores
+    python benchmarks/backbones.py --steps 10 --docs 128
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import throughput  # noqa: E402  (the row runner and the lmtune train/infer rows)
+MAX_LENGTH = 256
+
+
+def build(name: str, eager: bool, labels: list[str]):
+    from lmtune.models import config_overrides, load_tokenizer, resolve_backbone
+    from lmtune.tasks import get_task
+
+    os.environ["LMTUNE_FUSED_ATTENTION"] = "0" if eager else "1"
+    task = get_task("classification")(labels, load_tokenizer(name), MAX_LENGTH)
+    source = resolve_backbone(name)
+    model, _ = task.build_model(source, **config_overrides(source, None, 0.0))  # lmtune's default: no attention dropout
+    os.environ.pop("LMTUNE_FUSED_ATTENTION")
+    return model, task.tokenizer
+
+
+def train_rate(model, tokenizer, texts: list[str], steps: int, precision: str) -> float:
+    import torch
+
+    batch = tokenizer(texts[:8], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+    batch["labels"] = torch.arange(8) % model.config.num_labels
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    model.train()
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    step()  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return 8 * steps / (time.perf_counter() - started)
+
+
+def infer_rate(model, tokenizer, texts: list[str], precision: str) -> float:
+    from lmtune.evaluation.predict import predict_proba
+
+    model.eval()
+    predict_proba(model, tokenizer, texts[:8], max_length=MAX_LENGTH, progress=False, precision=precision)
+    started = time.perf_counter()
+    predict_proba(model, tokenizer, texts, max_length=MAX_LENGTH, progress=False, precision=precision)
+    return len(texts) / (time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["default", "mpnet"])
-    parser.add_argument("--test-docs", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per row")
+    parser.add_argument("--docs", type=int, default=64, help="articles scored per inference row")
     args = parser.parse_args()
 
     from _machine import quiet_and_describe
+    from lmtune.data.builtin import load_builtin
     from lmtune.device import choose_precision
+    from lmtune.evaluation.inference import int8_copy
 
-    print(quiet_and_describe(f"test docs: {args.test_docs}"), flush=True)
+    print(quiet_and_describe(f"batch 8, max length {MAX_LENGTH}, {args.steps} steps, {args.docs} docs"), flush=True)
     auto = choose_precision("auto")
     print(f"# precision auto -> {auto.precision} ({auto.reason})", flush=True)
     precisions = ["fp32"] + (["bf16"] if auto.precision == "bf16" else [])
-    common = {"labels_per_class": 4, "test_docs": args.test_docs}
-    print(f"\n{'backbone':<9} {'row':<22} {'samples/s':>9} {'docs/s':>7} {'accuracy':>8} {'peak_MB':>7} {'wall_s':>7}  plan")
-    with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models:
-            run_dir = f"{tmp}/{model}"
-            # the last trained run (auto's precision, fused attention) is what inference scores
-            train_rows = [(f"train {p}{suffix}", p, env) for p in precisions for suffix, env in variants(model)]
-            for name, precision, env in sorted(train_rows, key=lambda row: (row[1] == auto.precision, not row[2])):
-                r = throughput.run_row("lmtune_train", tmp=tmp, run_dir=run_dir, env=env, **common,
-                                       overrides=[f"model.name={model}", f"training.precision={precision}"])
-                _print(model, name, r, "samples_per_s")
-            for name, quantize, precision in [("predict fp32", "none", "fp32"), ("predict bf16", "none", "bf16"),
-                                              ("predict int8", "int8", "fp32")]:
-                if precision not in precisions:
-                    continue
-                for suffix, env in variants(model):
-                    r = throughput.run_row("lmtune_infer", tmp=tmp, model_dir=run_dir, quantize=quantize,
-                                           precision=precision, env=env, **common)
-                    _print(model, name + suffix, r, "docs_per_s")
-
-
-def variants(model: str) -> list[tuple[str, dict]]:
-    """Each row as lmtune runs it; for mpnet also with transformers' own (eager) attention."""
-    return [("", {})] + ([(" eager attn", {"LMTUNE_FUSED_ATTENTION": "0"})] if model == "mpnet" else [])
-
-
-def _print(model: str, row: str, r: dict, rate: str) -> None:
-    if "error" in r:
-        print(f"{model:<9} {row:<22} failed: {r['error']}", flush=True)
-        return
-    samples = f"{r['samples_per_s']:>9.2f}" if rate == "samples_per_s" else f"{'':>9}"
-    docs = f"{r['docs_per_s']:>7.1f}" if rate == "docs_per_s" else f"{'':>7}"
-    print(f"{model:<9} {row:<22} {samples} {docs} {r['accuracy']:>8.4f} {r['peak_rss_mb']:>7.0f} {r['wall_s']:>7.1f}  "
-          f"{r.get('plan', '')}", flush=True)
+    bbc = load_builtin("bbc_news").examples
+    texts = [e.text for e in bbc[:: len(bbc) // args.docs][: args.docs]]
+    labels = sorted({e.label for e in bbc})
+    print(f"\n{'backbone':<8} {'attention':<9} {'precision':<9} {'train samples/s':>15} {'predict docs/s':>14}", flush=True)
+    for name in args.models:
+        for eager in ([False, True] if name == "mpnet" else [False]):
+            model, tokenizer = build(name, eager, labels)
+            attention = "eager" if eager else "fused" if name == "mpnet" else "sdpa"
+            for precision in precisions:
+                train = train_rate(model, tokenizer, texts, args.steps, precision)
+                infer = infer_rate(model, tokenizer, texts, precision)
+                print(f"{name:<8} {attention:<9} {precision:<9} {train:>15.2f} {infer:>14.1f}", flush=True)
+            infer = infer_rate(int8_copy(model), tokenizer, texts, "fp32")
+            print(f"{name:<8} {attention:<9} {'int8':<9} {'':>15} {infer:>14.1f}", flush=True)
 
 
 if __name__ == "__main__":

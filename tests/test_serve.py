@@ -215,3 +215,19 @@ def test_sigterm_finishes_in_flight_requests(trained_run):
         assert proc.wait(30) in (0, -signal.SIGTERM)
     finally:
         proc.kill()
+
+
+def test_serve_exits_non_zero_when_the_port_is_taken(trained_run, capsys):
+    import socket
+
+    from lmtune.cli import main
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", str(trained_run.run_dir), "--port", str(port)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr()
+    assert f"cannot listen on 127.0.0.1:{port}" in err.err and "serving" not in err.out

@@ -195,9 +195,12 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     if api_key_file is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"refusing to serve on {host} without API keys",
                           fix="add --api-key-file FILE, or bind to 127.0.0.1 behind an authenticating proxy.")
+    from .artifacts import require_classification
     from .loading import load_run
 
+    require_classification(run_dir, "lmtune serve")  # before anything says "serving"
     load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
+    _check_port_free(host, port)
     settings = ServeSettings(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
                              max_batch=max_batch, max_wait_ms=max_wait_ms, cors_origins=list(cors_origin),
                              api_key_digests=load_api_keys(api_key_file) if api_key_file else None,
@@ -208,6 +211,22 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     uvicorn.run("lmtune.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=30, timeout_keep_alive=5,
                 log_config=_serve_log_config())
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with exit 2 (so systemd's Restart=on-failure fires) where uvicorn would only log."""
+    import socket
+
+    from .errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                              fix="stop what holds that port, or choose another with --port.") from None
 
 
 def _serve_log_config() -> dict:

@@ -98,3 +98,16 @@ def test_pretrain_command(tiny_backbone, tmp_path, capsys):
     assert cli("pretrain", str(cfg)) == 0
     out = capsys.readouterr().out
     assert "pseudo-perplexity" in out and "--set model.name=" in out
+
+
+def test_validate_checks_the_backbone_and_max_length(tmp_path, toy_files, tiny_backbone, capsys):
+    cfg = tmp_path / "c.yaml"
+    raw = {"data": {"train": str(toy_files["train"]), "test_size": 10, "dev_size": 0},
+           "model": {"name": str(tiny_backbone), "max_length": 256}}  # the tiny model has 128 positions
+    cfg.write_text(yaml.safe_dump(raw))
+    assert cli("validate", str(cfg)) == 2
+    err = capsys.readouterr().err
+    assert "model.max_length 256 is longer than" in err and "128 positions" in err and f"{cfg}:" in err
+    cfg.write_text(yaml.safe_dump({**raw, "model": {"name": str(tmp_path / "no-such-model")}}))
+    assert cli("validate", str(cfg)) == 2
+    assert "model directory not found" in capsys.readouterr().err

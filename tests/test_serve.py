@@ -136,6 +136,38 @@ def test_micro_batcher_gathers_concurrent_requests_and_splits_results():
     assert len(calls) == 1 and len(calls[0]) == 6  # one model call for three requests
 
 
+def test_one_bad_request_in_a_batch_fails_only_itself():
+    """A failure inside a shared model call is retried request by request: the others get their
+    answers, the poisoned one its error."""
+    calls = []
+
+    def predict(texts):
+        calls.append(list(texts))
+        if "poison" in texts:
+            raise ValueError("bad text")
+        return [t.upper() for t in texts]
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_batch=16, max_wait_s=0.05)
+        await batcher.start()
+        results = await asyncio.gather(batcher.submit(["a"]), batcher.submit(["poison", "b"]), batcher.submit(["c"]),
+                                       return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    ok1, bad, ok2 = asyncio.run(scenario())
+    assert ok1 == ["A"] and ok2 == ["C"] and isinstance(bad, ValueError)
+    assert calls[0] == ["a", "poison", "b", "c"] and len(calls) == 4  # one shared call, then each alone
+
+
+def test_a_lone_surrogate_is_refused_before_batching(client):
+    response = client.post("/v1/predict", headers={"Authorization": f"Bearer {KEY}", "content-type": "application/json"},
+                           content=b'{"texts": ["good film", "\\ud800"]}')
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_text" and "texts[1]" in response.json()["error"]["message"]
+    assert client.get("/readyz").status_code == 200
+
+
 def test_micro_batcher_passes_errors_to_every_waiting_request():
     def predict(texts):
         raise RuntimeError("model failed")

@@ -100,29 +100,49 @@ class BodyLimit:
 
 
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
-    from ..api import task_of
     from ..artifacts import require_classification
-    from ..evaluation.inference import plan_inference
-    from ..loading import load_run
 
     require_classification(run_dir, "lmtune serve")
     settings = settings or ServeSettings()
-    registry = CollectorRegistry()  # per app: two apps in one process (tests) do not share counts
-    requests_total = Counter("lmtune_requests_total", "HTTP requests", ["path", "status"], registry=registry)
-    latency = Histogram("lmtune_request_seconds", "request latency", ["path"], registry=registry,
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-    batch_sizes = Histogram("lmtune_batch_texts", "texts per model call", registry=registry,
-                            buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-    texts_total = Counter("lmtune_texts_total", "texts predicted", registry=registry)
-    model_info = Gauge("lmtune_model_info", "the model served", ["run", "version", "inference"], registry=registry)
+    metrics = ServeMetrics()
     state: dict = {"ready": False}
+    app = FastAPI(title="lmtune", lifespan=_lifespan(run_dir, settings, state, metrics),
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost: its 413s are counted and logged
+    _observe(app, metrics)
+    if settings.cors_origins:  # outermost, so every answer carries the headers
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["POST", "GET"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    _error_handlers(app)
+    _routes(app, settings, state, metrics)
+    return app
+
+
+class ServeMetrics:
+    """Prometheus metrics, per app: two apps in one process (tests) do not share counts."""
+
+    def __init__(self):
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter("lmtune_requests_total", "HTTP requests", ["path", "status"], registry=registry)
+        self.latency = Histogram("lmtune_request_seconds", "request latency", ["path"], registry=registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.batch_sizes = Histogram("lmtune_batch_texts", "texts per model call", registry=registry,
+                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+        self.texts = Counter("lmtune_texts_total", "texts predicted", registry=registry)
+        self.model_info = Gauge("lmtune_model_info", "the model served", ["run", "version", "inference"],
+                                registry=registry)
+
+
+def _lifespan(run_dir, settings: ServeSettings, state: dict, metrics: ServeMetrics):
+    from ..api import task_of
+    from ..evaluation.inference import plan_inference
+    from ..loading import load_run
 
     @asynccontextmanager
     async def lifespan(app):
         run = load_run(run_dir)
         plan = plan_inference(run.model, run.info, settings.quantize, precision=settings.precision)
         version = run.info.get("finished") or "unknown"
-
         task = task_of(run)
 
         def predict(texts: list[str]) -> list[dict]:
@@ -130,16 +150,20 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
                                 precision=plan.precision)
 
         state.update(run=run, version=version, inference=plan.description,
-                     batcher=MicroBatcher(predict, settings.max_batch, settings.max_wait_ms / 1000, batch_sizes.observe))
-        model_info.labels(str(run.path), version, plan.description).set(1)
+                     batcher=MicroBatcher(predict, settings.max_batch, settings.max_wait_ms / 1000,
+                                          metrics.batch_sizes.observe))
+        metrics.model_info.labels(str(run.path), version, plan.description).set(1)
         await state["batcher"].start()
         state["ready"] = True
         yield
         state["ready"] = False  # readyz says 503 while in-flight requests finish
         await state["batcher"].stop()
 
-    app = FastAPI(title="lmtune", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost: its 413s are counted and logged
+    return lifespan
+
+
+def _observe(app, metrics: ServeMetrics) -> None:
+    """Request id, metrics and one JSON access-log line per request."""
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
@@ -149,8 +173,8 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
         response = await call_next(request)
         seconds = time.perf_counter() - started
         path = request.url.path if request.url.path in ("/v1/predict", "/healthz", "/readyz", "/metrics") else "other"
-        requests_total.labels(path, str(response.status_code)).inc()
-        latency.labels(path).observe(seconds)
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(seconds)
         response.headers["x-request-id"] = request.state.request_id
         access_log.info(json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "request_id": request.state.request_id,
                                     "method": request.method, "path": request.url.path,
@@ -159,10 +183,8 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
                                     **request.state.log}, ensure_ascii=False))
         return response
 
-    if settings.cors_origins:  # outermost, so every answer carries the headers
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["POST", "GET"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
 
+def _error_handlers(app) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
         return JSONResponse(_error_body(exc.code, exc.message, exc.fix), status_code=exc.status)
@@ -174,6 +196,26 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
         return JSONResponse(_error_body("invalid_request", f"{where or 'body'}: {first.get('msg', 'invalid')}",
                                         'send JSON like {"texts": ["first text", "second text"]}.'), status_code=422)
 
+
+def _check_texts(texts: list[str], settings: ServeSettings) -> None:
+    """Each request's texts are checked on their own, before they share a batch with others'."""
+    if len(texts) > settings.max_texts:
+        raise APIError(413, "too_many_texts", f"{len(texts)} texts in one request; the limit is "
+                       f"{settings.max_texts}", "split them over several requests.")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise APIError(422, "empty_text", f"texts[{i}] is empty", "send non-empty texts.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but no text
+            raise APIError(422, "invalid_text", f"texts[{i}] holds a lone surrogate (not Unicode text)",
+                           "send the text as UTF-8, without unpaired \\ud800-\\udfff escapes.") from None
+        if len(text) > settings.max_text_chars:
+            raise APIError(422, "text_too_long", f"texts[{i}] has {len(text)} characters; the limit is "
+                           f"{settings.max_text_chars}", "shorten it; the model reads only its first tokens anyway.")
+
+
+def _routes(app, settings: ServeSettings, state: dict, metrics: ServeMetrics) -> None:
     def authorized(request: Request) -> None:
         if settings.api_key_digests is None:
             return
@@ -187,20 +229,12 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
     async def predict(body: PredictRequest, request: Request):
         if not state["ready"]:
             raise APIError(503, "not_ready", "the model is not loaded yet, or the server is shutting down")
-        if len(body.texts) > settings.max_texts:
-            raise APIError(413, "too_many_texts", f"{len(body.texts)} texts in one request; the limit is "
-                           f"{settings.max_texts}", "split them over several requests.")
-        for i, text in enumerate(body.texts):
-            if not text.strip():
-                raise APIError(422, "empty_text", f"texts[{i}] is empty", "send non-empty texts.")
-            if len(text) > settings.max_text_chars:
-                raise APIError(422, "text_too_long", f"texts[{i}] has {len(text)} characters; the limit is "
-                               f"{settings.max_text_chars}", "shorten it; the model reads only its first tokens anyway.")
+        _check_texts(body.texts, settings)
         request.state.log["texts"] = len(body.texts)
         if settings.log_text:
             request.state.log["texts_masked"] = [mask_pii(t)[:200] for t in body.texts]
         predictions = await state["batcher"].submit(body.texts)
-        texts_total.inc(len(body.texts))
+        metrics.texts.inc(len(body.texts))
         return {"predictions": predictions, "model": {"version": state["version"], "inference": state["inference"]}}
 
     @app.get("/healthz")
@@ -214,10 +248,8 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
         return {"status": "ready", "model": {"version": state["version"], "inference": state["inference"]}}
 
     @app.get("/metrics", dependencies=[Depends(authorized)])
-    async def metrics():
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app
+    async def metrics_route():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 ENV_CONFIG = "LMTUNE_SERVE_CONFIG"

@@ -57,10 +57,11 @@ class MicroBatcher:
             self.on_batch(len(texts))
             try:
                 results = await loop.run_in_executor(self.executor, self.predict, texts)
-            except Exception as exc:  # every waiting request gets the error, the loop goes on
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception:
+                # one request's texts must not fail the others it was batched with: each alone again,
+                # so the failure reaches only the request that caused it
+                for batch, future in items:
+                    await self._alone(loop, batch, future)
             else:
                 start = 0
                 for batch, future in items:
@@ -69,3 +70,13 @@ class MicroBatcher:
                     start += len(batch)
             for _ in items:
                 self.queue.task_done()
+
+    async def _alone(self, loop, texts: list[str], future) -> None:
+        try:
+            result = await loop.run_in_executor(self.executor, self.predict, texts)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(result)

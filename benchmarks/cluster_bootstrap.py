@@ -1,8 +1,9 @@
 """How well self-training's bootstrap labels the unlabeled pool before any training:
-`clusters` (the default here) = seeded k-means (methods/clusters.py) over the packaged MiniLM's
-embeddings and over the words' TF-IDF, combined where they agree; `--bootstrap descriptions` =
-the nearest label description (label_efficiency.DESCRIPTIONS), refined by a linear classifier
-over the same views (methods/descriptions.py). With exactly the labeled sample and pool that
+`clusters` (the default here) = seeded k-means (methods/self_training/clusters.py) over the
+backbone's embeddings (`--model`, default the packaged MiniLM) and over the words' TF-IDF,
+combined where they agree; `--bootstrap descriptions` = the nearest label description
+(label_efficiency.DESCRIPTIONS), refined by a linear classifier over the same views
+(methods/self_training/descriptions.py). With exactly the labeled sample and pool that
 benchmarks/label_efficiency.py trains on (same split, seeds, cap).
 
 Per dataset, views, labels per class and seed it prints: each view's `agreement` (labeled

@@ -126,6 +126,28 @@ def test_prototype_head_separates_classes_before_any_training(tiny_backbone, toy
     assert after > before and after >= 0.8, (before, after)
 
 
+def test_prototype_head_reads_at_most_its_cap_per_class(tiny_backbone, toy_files, monkeypatch):
+    """A large labeled set starts the head from the first PROTOTYPE_EXAMPLES rows of each class:
+    the same head as from exactly those rows."""
+    from lmtune.data import read_examples
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks import EncodedDataset, get_task
+    from lmtune.tasks import classification as cls_module
+
+    assert cls_module.prototype_rows([0, 1, 0, 0, 1, 2], 2) == [0, 1, 2, 4, 5]
+    examples = read_examples(toy_files["train"]).examples
+    task = get_task("classification")(["neg", "pos"], load_tokenizer(str(tiny_backbone)), 32)
+    data = task.encode(examples)
+    monkeypatch.setattr(cls_module, "PROTOTYPE_EXAMPLES", 3)
+    rows = cls_module.prototype_rows([int(f["labels"]) for f in data.features], 3)
+    assert len(rows) == 6
+    capped, exact = task.build_model(str(tiny_backbone))[0], task.build_model(str(tiny_backbone))[0]
+    exact.load_state_dict(capped.state_dict())
+    cls_module.init_head_from_prototypes(capped, data, task.collator())
+    cls_module.init_head_from_prototypes(exact, EncodedDataset([data.features[i] for i in rows]), task.collator())
+    assert torch.allclose(capped.classifier.weight, exact.classifier.weight)
+
+
 def test_metric_must_belong_to_the_task(toy_config):
     toy_config["training"]["metric"] = "bleu"
     with pytest.raises(ConfigError, match="not a metric of task 'classification'"):

@@ -174,6 +174,9 @@ def prediction_records(labels: list[str], probs) -> list[dict]:
 
 PROTOTYPE_MARGIN = 1.0
 MAX_ROW_NORM = 1.0
+# Class means settle long before this many examples per class; a fully labeled set (a ceiling run)
+# would otherwise spend a whole inference pass of the training data on the head's start.
+PROTOTYPE_EXAMPLES = 256
 
 
 @torch.no_grad()
@@ -194,6 +197,17 @@ def pass_through_hidden_layers(model, fresh: list[str]) -> list[str]:
     return passed
 
 
+def prototype_rows(labels: list[int], per_class: int) -> list[int]:
+    """The first `per_class` rows of each class, in dataset order (every row where there are fewer)."""
+    seen: dict[int, int] = {}
+    rows = []
+    for i, label in enumerate(labels):
+        if seen.get(label, 0) < per_class:
+            seen[label] = seen.get(label, 0) + 1
+            rows.append(i)
+    return rows
+
+
 @torch.no_grad()
 def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> None:
     """Set the output layer to a nearest-class-mean classifier over the features it receives.
@@ -210,9 +224,10 @@ def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_siz
     was_training = model.training
     model.eval()
     labels = []
+    rows = prototype_rows([int(f["labels"]) for f in dataset.features], PROTOTYPE_EXAMPLES)
     try:
-        for start in range(0, len(dataset), batch_size):
-            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        for start in range(0, len(rows), batch_size):
+            batch = collate([dataset[i] for i in rows[start:start + batch_size]])
             labels.append(batch.pop("labels"))
             batch = {k: v.to(model.device) for k, v in batch.items()}
             model(**batch)

@@ -44,14 +44,15 @@ _SWAPS = {"mpnet": _fused_mpnet_attention}
 
 
 def fuse_attention(model) -> int:
-    """Swap the eager attention modules of `model` (any task model or body) for fused ones, in
-    place; returns how many were swapped (0 for architectures with nothing to swap)."""
+    """Swap the eager attention modules of `model` (any task model or body, quantized too: the
+    swap is by the attention module's class) for fused ones, in place; returns how many were
+    swapped (0 for architectures with nothing to swap). Called where models are built
+    (tasks) and loaded (loading.load_run, load_encoder), not by each export format."""
     if os.environ.get("LMTUNE_FUSED_ATTENTION", "1").lower() in ("0", "off", "false"):
         return 0  # the escape hatch: transformers' own attention
-    config = getattr(model, "config", None)
     if not hasattr(model, "modules"):  # an ONNX Runtime session: nothing of torch's to swap
         return 0
-    make = _SWAPS.get(getattr(config, "model_type", None))
+    make = _SWAPS.get(getattr(getattr(model, "config", None), "model_type", None))
     if make is None:
         return 0
     eager, fused = make()

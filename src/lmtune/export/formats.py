@@ -5,7 +5,6 @@ import io
 import warnings
 from pathlib import Path
 
-from ..attention import fuse_attention
 from ..errors import ModelError
 from . import ExportFormat, register_export
 
@@ -23,9 +22,7 @@ class Merged(ExportFormat):
     def load(self, path: Path):
         import transformers
 
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
-        fuse_attention(model)
-        return model
+        return transformers.AutoModelForSequenceClassification.from_pretrained(path)
 
 
 @register_export("bf16")
@@ -48,7 +45,6 @@ class Bf16(ExportFormat):
         from ..device import choose_precision
 
         model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
-        fuse_attention(model)
         return model.float() if choose_precision("auto").precision == "fp32" else model.to(torch.bfloat16)
 
 
@@ -79,9 +75,7 @@ class Int8(ExportFormat):
         from ..evaluation.inference import quantize_int8
 
         config = transformers.AutoConfig.from_pretrained(path)
-        model = transformers.AutoModelForSequenceClassification.from_config(config)
-        fuse_attention(model)
-        model = quantize_int8(model)
+        model = quantize_int8(transformers.AutoModelForSequenceClassification.from_config(config))
         with warnings.catch_warnings():  # torch's own TypedStorage deprecation inside quantized loading
             warnings.simplefilter("ignore")
             # weights_only: quantized tensors load without unpickling arbitrary objects

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..loading import save_model
 from ..methods import build_method
 from ..methods.base import Setup
-from ..models import config_overrides, load_tokenizer, resolve_backbone
+from ..models import config_overrides, load_tokenizer
 from ..tasks import get_task
 from ..training.common import (
     make_trainable,
@@ -48,7 +48,8 @@ def train(cfg: RunConfig, **options) -> TrainResult:
 class Finetune(Recipe):
     def setup(self) -> None:
         cfg, log = self.cfg, self.log
-        check_backbone(cfg)  # before the data: a wrong name or a max_length it cannot take fails at once
+        # before the data: a wrong name or a max_length it cannot take fails at once
+        self.source = check_backbone(cfg)
         task_cls = get_task(cfg.task)
         self.data = data = prepare_data(cfg.data, cfg.seed, task_cls, cfg.task_options)
         self.report_data(data)
@@ -98,7 +99,7 @@ class Finetune(Recipe):
         """The task model on the backbone (its head started from the labeled examples), and the
         encoded splits: (model, train dataset, what the trainer draws, dev dataset or None)."""
         cfg, task, data = self.cfg, self.task, self.data
-        self.source = source = resolve_backbone(cfg.model.name, cfg.model.revision)
+        source = self.source
         model, self.fresh = task.build_model(source, cfg.model.revision,
                                              **config_overrides(source, cfg.model.revision, cfg.model.attention_dropout))
         if self.fresh:

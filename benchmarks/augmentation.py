@@ -26,13 +26,12 @@ def one(method: str | None, seed: int, tmp: Path) -> dict:
     from lmtune.data.augment import augment_file
     from lmtune.data.tables import write_rows
     from lmtune.quickstart import quickstart_config
-    from lmtune.tasks import get_task
 
     def write_examples(path, examples):
         return write_rows(path, [{"text": ex.text, "label": ex.label} for ex in examples])
 
     base = quickstart_config(4, str(tmp / "unused"), [*SETTINGS, f"seed={seed}"])
-    data = prepare_data(base.data, seed, get_task("classification"))
+    data = prepare_data(base.data, seed, "classification")
     train = write_examples(tmp / f"train-{seed}.csv", data.train)
     test = write_examples(tmp / "test.csv", data.test)
     if method:

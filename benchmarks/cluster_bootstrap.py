@@ -41,7 +41,6 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
     from lmtune.methods.self_training.clusters import bootstrap_labels, lexical_features
     from lmtune.methods.self_training.descriptions import description_labels
     from lmtune.quickstart import quickstart_config
-    from lmtune.tasks import get_task
 
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,12 +48,12 @@ def bootstrap_rows(dataset: str, labels: list[int], seeds: list[int], args) -> l
         options = SelfTraining.Config.model_validate(quickstart_config(1, tmp, method="self-training").method.options())
         # the pool's true labels (sampling hides them from the unlabeled texts): the same split, all labeled
         full_cfg = quickstart_config(1, tmp, data_config(dataset, None, args.test_size, None))
-        full = prepare_data(full_cfg.data, 0, get_task("classification"))
+        full = prepare_data(full_cfg.data, 0, "classification")
         label_of = {e.text: e.label for e in full.train + full.test}
         for k in labels:
             for seed in seeds:
                 cfg = quickstart_config(k, tmp, data_config(dataset, k, args.test_size, args.max_unlabeled))
-                runs[k, seed] = prepare_data(cfg.data, seed, get_task("classification"))
+                runs[k, seed] = prepare_data(cfg.data, seed, "classification")
     names = next(iter(runs.values())).labels
     texts = sorted({e.text for d in runs.values() for e in d.train + d.unlabeled + d.test})
     encoder, tokenizer, max_length = load_encoder(args.model, args.max_length)

@@ -39,11 +39,10 @@ def main() -> None:
     from lmtune.recipes.finetune import train
     from lmtune.recipes.pretrain import pretrain
     from lmtune.recipes.validation import load_config
-    from lmtune.tasks import get_task
 
     work = Path(tempfile.mkdtemp(prefix="lmtune-dapt-"))
     imdb = DataConfig(builtin="imdb", test_size=args.test_size, dev_size=0, split_seed=0)
-    pool = prepare_data(imdb, seed=0, task=get_task("classification")).train
+    pool = prepare_data(imdb, seed=0, task="classification").train
     texts = [ex.text for ex in pool]
     random.Random(0).shuffle(texts)
     corpus = work / "imdb_corpus.txt"

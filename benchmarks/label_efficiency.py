@@ -17,6 +17,10 @@ Needs SetFit beside lmtune (a benchmark-only dependency): `.venv/bin/pip install
     python benchmarks/label_efficiency.py                                   # the whole grid: many hours on 2 cores
     python benchmarks/label_efficiency.py --datasets bbc_news --labels 4 --seeds 42 \\
         --methods plain-trainer setfit supervised self-training --no-ceiling
+
+`--dev` is for tuning: the test split is taken out of the dataset first, and the rows score a
+dev split of the rest instead (same size, another split seed); they are recorded with
+"split": "dev" and summarised apart, so no choice is made on the test sentences.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 HERE = Path(__file__).resolve().parent
 BASELINES = ["plain-trainer", "setfit"]
 SPLIT_SEED = 0
+DEV_SPLIT_SEED = 1  # --dev: the dev split, drawn from what the test split (SPLIT_SEED) leaves
 # What a user writes for `bootstrap: descriptions`: one short sentence per label. The rows of
 # this method know a little more than the others (these sentences), so they are named apart.
 DESCRIPTIONS = {
@@ -54,10 +59,26 @@ def method_overrides(method: str, dataset: str) -> list[str]:
     return METHOD_PRESETS[method]
 
 
-def data_config(dataset: str, labels_per_class: int | None, test_size: int, max_unlabeled: int | None) -> list[str]:
-    out = [f"data.builtin={dataset}", f"data.test_size={test_size}", f"data.split_seed={SPLIT_SEED}",
-           f"data.labels_per_class={labels_per_class if labels_per_class else 'null'}"]
+def data_config(dataset: str, labels_per_class: int | None, test_size: int, max_unlabeled: int | None,
+                dev_file: Path | None = None) -> list[str]:
+    """`dev_file` (--dev): the dataset without its test split, whose own held-out split the row scores."""
+    source = ([f"data.train={dev_file}", "data.builtin=null", f"data.split_seed={DEV_SPLIT_SEED}"] if dev_file else
+              [f"data.builtin={dataset}", f"data.split_seed={SPLIT_SEED}"])
+    out = source + [f"data.test_size={test_size}",
+                    f"data.labels_per_class={labels_per_class if labels_per_class else 'null'}"]
     return out + ([f"data.max_unlabeled={max_unlabeled}"] if max_unlabeled else [])
+
+
+def without_test_split(dataset: str, test_size: int, path: Path) -> Path:
+    """Write `dataset` less its test split (the one every test row scores) as JSONL to `path`."""
+    from lmtune.data.builtin import load_builtin
+    from lmtune.data.split import stratified_split
+
+    rest, _ = stratified_split(load_builtin(dataset).examples, test_size, SPLIT_SEED, "test")
+    with path.open("w", encoding="utf-8") as handle:
+        for example in rest:
+            handle.write(json.dumps({"text": example.text, "label": example.label}) + "\n")
+    return path
 
 
 def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
@@ -66,18 +87,18 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
     from lmtune.data import prepare_data
     from lmtune.quickstart import quickstart_config
     from lmtune.recipes.finetune import train
-    from lmtune.tasks import get_task
 
     wall, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = data_config(dataset, k, args.test_size, args.max_unlabeled) + [f"seed={seed}",
-                                                                                   f"model.name={args.model}"]
+        dev_file = without_test_split(dataset, args.test_size, Path(tmp) / "dev-pool.jsonl") if args.dev else None
+        overrides = data_config(dataset, k, args.test_size, args.max_unlabeled, dev_file) + [
+            f"seed={seed}", f"model.name={args.model}"]
         if k is None:  # the ceiling: every pool label, a few epochs
             overrides += [f"training.epochs={args.ceiling_epochs}"]
-        cfg = quickstart_config(k or 1, tmp, overrides + (method_overrides(method, dataset) + args.overrides
+        cfg = quickstart_config(k or 1, tmp + "/run", overrides + (method_overrides(method, dataset) + args.overrides
                                                           if method not in BASELINES else []))
         if method in BASELINES:
-            data = prepare_data(cfg.data, seed, get_task("classification"))
+            data = prepare_data(cfg.data, seed, "classification")
             fn = {"plain-trainer": lambda: _baselines.plain_trainer(
                       data.train, data.test, data.labels, output_dir=tmp + "/plain", seed=seed,
                       num_train_epochs=args.plain_epochs, backbone=args.model),
@@ -85,12 +106,19 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
                                                       seed=seed, backbone=args.model)}[method]
             accuracy = fn()["accuracy"]
         else:
-            result = train(cfg, overwrite=True, progress=False, log=lambda m: None)
+            result = train(cfg, overwrite=True, progress=False,
+                           log=(lambda m: print(f"  {m}", file=sys.stderr, flush=True)) if args.log else (lambda m: None))
             accuracy = result.metrics["test"]["accuracy"]
-    return {"dataset": dataset, "model": args.model, "labels_per_class": k, "method": method if k else "fully-supervised",
+    return {"dataset": dataset, "model": args.model, "split": "dev" if args.dev else "test",
+            "labels_per_class": k, "method": (method if k else "fully-supervised") + variant_suffix(args),
             "seed": seed,
             "accuracy": round(accuracy, 4), "wall_s": round(time.perf_counter() - wall, 1),
             "cpu_s": round(time.process_time() - cpu, 1)}
+
+
+def variant_suffix(args) -> str:
+    """Rows run with extra --set overrides are another method: named by them."""
+    return "".join(f" [{o}]" for o in args.overrides)
 
 
 def mean_std(values: list[float]) -> str:
@@ -163,6 +191,8 @@ def main() -> None:
     parser.add_argument("--plain-epochs", type=float, default=3.0, help="the Trainer's default")
     parser.add_argument("--ceiling-epochs", type=float, default=4.0)
     parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument("--log", action="store_true", help="print the lmtune rows' run log to stderr")
+    parser.add_argument("--dev", action="store_true", help="tuning: score a dev split of the data without its test split")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra config override for the lmtune rows, e.g. --set method.align=false (repeatable)")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "label_efficiency.jsonl")
@@ -175,13 +205,15 @@ def main() -> None:
           flush=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.exists() else []
-    rows = [r for r in rows if r.get("model", "default") == args.model]  # rows before the field: MiniLM
+    # rows before these fields: MiniLM, test split
+    rows = [r for r in rows if r.get("model", "default") == args.model
+            and r.get("split", "test") == ("dev" if args.dev else "test")]
     done = {(r["dataset"], r["labels_per_class"], r["method"], r["seed"]) for r in rows}
     todo = [(d, None, "supervised", args.seeds[0]) for d in args.datasets if not args.no_ceiling]
     todo += [(d, k, m, s) for d in args.datasets for k in args.labels for m in args.methods for s in args.seeds]
     print(f"{'dataset':<16} {'k':>3} {'method':<20} {'seed':>4} {'accuracy':>8} {'wall_s':>7} {'cpu_s':>7}", flush=True)
     for dataset, k, method, seed in todo:
-        key = (dataset, k, method if k else "fully-supervised", seed)
+        key = (dataset, k, (method if k else "fully-supervised") + variant_suffix(args), seed)
         if key in done:
             continue
         row = run_row(dataset, k, method, seed, args)
@@ -191,8 +223,12 @@ def main() -> None:
         print(f"{dataset:<16} {k or 'all':>3} {row['method']:<20} {seed:>4} {row['accuracy']:>8.4f} "
               f"{row['wall_s']:>7.1f} {row['cpu_s']:>7.1f}", flush=True)
     wanted = [r for r in rows if r["dataset"] in args.datasets]
-    summarise(wanted, args.methods)
-    plot(wanted, args.methods, args.plot)
+    methods = [m + variant_suffix(args) for m in args.methods]
+    if args.overrides:  # the plain rows are the reference of the variant's
+        methods = list(dict.fromkeys(["supervised"] + args.methods + methods))
+    summarise(wanted, methods)
+    if not args.dev:
+        plot(wanted, methods, args.plot)
     print(f"\nplot: {args.plot}")
 
 

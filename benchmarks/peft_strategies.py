@@ -53,7 +53,6 @@ def run_configuration(opts: dict) -> dict:
     from lmtune.data import prepare_data
     from lmtune.data.tables import write_rows
     from lmtune.recipes.validation import load_config
-    from lmtune.tasks import get_task
 
     rows = []
     for seed in opts["seeds"]:
@@ -62,7 +61,7 @@ def run_configuration(opts: dict) -> dict:
                                  *STRATEGIES[opts["strategy"]], *ATTACKS[opts["attack"]]])
         held_out = Path(opts["tmp"]) / f"{opts['dataset']}-held-out.csv"
         if not held_out.exists():
-            test = prepare_data(cfg.data, seed, get_task("classification")).test
+            test = prepare_data(cfg.data, seed, "classification").test
             write_rows(held_out, [{"text": ex.text, "label": ex.label} for ex in test])
         result = lmtune.train(cfg, progress=False, log=lambda m: None)
         metrics = lmtune.evaluate(run_dir, held_out, progress=False, save=False, quantize="none", perturb=PERTURB)

@@ -117,12 +117,11 @@ def main() -> None:
     from lmtune.data import prepare_data
     from lmtune.device import choose_precision
     from lmtune.recipes.validation import validate_config
-    from lmtune.tasks import get_task
 
     print(quiet_and_describe(), flush=True)
     run = load_run(args.run_dir)
     cfg = validate_config(run.config)
-    data = prepare_data(cfg.data, cfg.seed, get_task("classification"))
+    data = prepare_data(cfg.data, cfg.seed, "classification")
     texts = [ex.text for ex in (data.test or data.dev or data.train)]
     key_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"lmtune-bench-keys-{os.getpid()}"
     key_file.write_text(KEY + "\n")

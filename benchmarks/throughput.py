@@ -47,10 +47,9 @@ def plain_trainer(opts: dict) -> dict:
     """The script a user writes from the transformers docs: Trainer with default arguments."""
     from _baselines import plain_trainer as fit
     from lmtune.data import prepare_data
-    from lmtune.tasks import get_task
 
     cfg = _config(opts["tmp"], (), opts["labels_per_class"], opts["test_docs"])
-    data = prepare_data(cfg.data, cfg.seed, get_task("classification"))
+    data = prepare_data(cfg.data, cfg.seed, "classification")
     return fit(data.train, data.test, data.labels, output_dir=opts["tmp"] + "/plain", seed=SEED, **opts["args"])
 
 
@@ -66,10 +65,9 @@ def lmtune_train(opts: dict) -> dict:
 
 def _test_set(opts: dict):
     from lmtune.data import prepare_data
-    from lmtune.tasks import get_task
 
     cfg = _config(opts["tmp"], (), opts["labels_per_class"], opts["test_docs"])
-    data = prepare_data(cfg.data, cfg.seed, get_task("classification"))
+    data = prepare_data(cfg.data, cfg.seed, "classification")
     return [e.text for e in data.test], [e.label for e in data.test]
 
 

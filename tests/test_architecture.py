@@ -1,5 +1,5 @@
 """The layers of src/lmtune: every import points down (DESIGN.md), there is no cycle between
-modules, and the config layer loads without torch."""
+modules, and the config layer (and `lmtune validate`, `lmtune ls`) run without torch."""
 from __future__ import annotations
 
 import ast
@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lmtune"
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "registry", "device"),
     ("config",),
+    ("options",),
     ("artifacts",),
     ("packaged", "models", "attention"),
     ("data",),
@@ -128,3 +129,59 @@ def test_config_loads_without_torch(tmp_path):
               "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+NO_TORCH = "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
+
+
+def run_cli_without_torch(*args: str) -> subprocess.CompletedProcess:
+    """`lmtune ARGS` in a fresh interpreter; its last line lists the model libraries it imported."""
+    script = (f"import sys\nfrom lmtune.cli import main\ntry:\n    main({list(args)!r})\n"
+              f"except SystemExit as e:\n    assert not e.code, e.code\n{NO_TORCH}")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+
+def test_validate_imports_no_torch(tmp_path, tiny_backbone):
+    rows = "text,label\n" + "".join(f"text number {i} is {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}\n"
+                                    for i in range(40))
+    (tmp_path / "train.csv").write_text(rows)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {{name: {tiny_backbone}, max_length: 32}}\n"
+                      f"data: {{train: {tmp_path / 'train.csv'}, test_size: 10, dev_size: 0}}\n"
+                      "method: {name: self-training, rounds: 1}\nadversarial: {name: pgd, steps: 2}\n")
+    out = run_cli_without_torch("validate", str(config))
+    assert "config ok" in out.stdout and "30 labeled train" in out.stdout, out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_validate_still_refuses_bad_options_without_torch(tmp_path, tiny_backbone):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {{name: {tiny_backbone}}}\ndata: {{builtin: bbc_news}}\n"
+                      "method: {name: self-training, rounds: 0}\n")
+    script = (f"import sys\nfrom lmtune.cli import main\ntry:\n    main(['validate', {str(config)!r}])\n"
+              f"except SystemExit as e:\n    print('exit', e.code)\n{NO_TORCH}")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "rounds: 0 never labels the pool" in out.stdout + out.stderr and "exit 2" in out.stdout
+    assert "run.yaml:3" in out.stdout + out.stderr  # the option's own line
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ls_imports_no_torch():
+    out = run_cli_without_torch("ls")
+    for name in ("token-classification", "self-training", "freelb", "synonym", "kcenter", "onnx", "mpnet"):
+        assert name in out.stdout, name
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_every_component_takes_its_options_from_the_options_layer():
+    """One schema per component: the registered classes carry lmtune.options' schemas and tasks."""
+    from lmtune.methods import METHODS
+    from lmtune.methods.adversarial import ATTACKS
+    from lmtune.options import ATTACK_OPTIONS, METHOD_OPTIONS, TASK_OPTIONS
+    from lmtune.tasks import TASKS
+
+    for components, options in ((TASKS, TASK_OPTIONS), (METHODS, METHOD_OPTIONS), (ATTACKS, ATTACK_OPTIONS)):
+        assert components.names() == options.names()
+        for name in components.names():
+            assert components.get(name).Config is options.get(name).schema, name
+            assert getattr(components.get(name), "tasks", None) == options.get(name).tasks, name

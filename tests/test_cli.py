@@ -67,6 +67,18 @@ def test_validate_reports_the_data(tmp_path, toy_files, capsys):
     assert "10 labeled train" in out and "10 test" in out and "60 unlabeled" in out
 
 
+def test_validate_lists_the_rejected_rows(tmp_path, capsys):
+    rows = "text,label\n" + "".join(f"text {i},{'pos' if i % 2 else 'neg'}\n" for i in range(20)) + " ,pos\nfine,\n"
+    (tmp_path / "t.csv").write_text(rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "t.csv"), "test_size": 0, "dev_size": 0,
+                                            "on_bad_rows": "skip"}}))
+    assert cli("validate", str(cfg)) == 0
+    out = capsys.readouterr().out
+    assert "2 rejected" in out
+    assert f"rejected {tmp_path / 't.csv'}:22" in out and f"rejected {tmp_path / 't.csv'}:23" in out
+
+
 def test_train_eval_predict_commands(toy_config, toy_files, tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(toy_config))

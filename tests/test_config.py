@@ -68,6 +68,15 @@ def test_bad_yaml_is_located(tmp_path):
         load_config(write(tmp_path, "data:\n  builtin: [bbc\n"))
 
 
+def test_a_key_given_twice_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path, "data:\n  builtin: bbc_news\ntraining:\n  epochs: 3\n  batch_size: 8\n  epochs: 30\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.where == f"{path}:6" and "'epochs' appears twice" in err.value.message
+    assert "first at line 4" in err.value.message
+    load_config(write(tmp_path, "data:\n  builtin: bbc_news\ntraining:\n  epochs: 3\nmodel:\n  max_length: 64\n"))
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(write(tmp_path, "data:\n  builtin: imdb\n"), ["seed=3"])
     again = load_config(write(tmp_path, cfg.to_yaml()))

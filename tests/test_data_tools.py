@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import sentiment_rows, write_csv
-from lmtune.curation.active_learning import ACQUISITIONS, acquire, merge_files, select_file
+from lmtune.curation.acquisition import ACQUISITIONS
+from lmtune.curation.active_learning import acquire, merge_files, select_file
 from lmtune.curation.clean import clean_file
 from lmtune.curation.inspect import inspect_data
 from lmtune.curation.label_issues import find_label_issues

@@ -1,6 +1,8 @@
 """`lmtune export`: each format round-trips, is checked against the original, and refuses what it cannot take."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -31,14 +33,24 @@ def test_export_round_trip_and_report(trained_run, tmp_path, fmt):
     info = art.read_json(out / art.RUN_FILE)
     assert info["export"] == {"format": fmt, "source": str(trained_run.run_dir)} and "int8_check" not in info
     assert report == art.read_json(out / "export.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in out.iterdir() if f.is_file())
     assert report["checked_texts"] == 40
     assert report["accuracy"]["original"] == pytest.approx(trained_run.metrics["test"]["accuracy"])
     assert abs(report["accuracy"]["export"] - report["accuracy"]["original"]) <= 0.05
     assert report["texts_per_s"]["export"] > 0
+    flips = int((exported.argmax(-1) != original.argmax(-1)).sum())
+    assert report["flipped_labels"] == flips and report["label_agreement"] == pytest.approx(1 - flips / 40, abs=1e-4)
+    assert report["max_probability_change"] == pytest.approx(float(np.abs(exported - original).max()), abs=2e-3)
     if fmt in ("bf16", "int8"):
         assert report["size_mb"]["export"] < 0.75 * report["size_mb"]["original"]
     rows = lmtune.predict(out, texts[:3], progress=False)  # the export is a run dir for predict too
     assert [r["label"] for r in rows] == [trained_run.data.labels[i] for i in exported[:3].argmax(-1)]
+    if fmt == "onnx":  # quantizing an ONNX graph is not something predict does: said, not ignored
+        with pytest.raises(ConfigError, match="ONNX export"):
+            lmtune.predict(out, texts[:3], progress=False, quantize="int8")
 
 
 def test_int8_export_loads_exactly_what_was_quantized(trained_run, tmp_path):

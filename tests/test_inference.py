@@ -12,7 +12,7 @@ import lmtune
 from lmtune import artifacts as art
 from lmtune.device import choose_precision
 from lmtune.errors import ConfigError
-from lmtune.evaluation.inference import INT8_MAX_LOSS, check_int8, int8_copy, plan_inference
+from lmtune.evaluation.inference import INT8_MAX_LOSS, INT8_MIN_AGREEMENT, check_int8, int8_copy, plan_inference
 from lmtune.evaluation.predict import length_batches, predict_proba
 from lmtune.models import config_overrides
 
@@ -44,9 +44,10 @@ def test_training_records_the_int8_check(tiny_backbone, tmp_path):
     assert info["precision"]["chosen"] == "fp32"
     check = info["int8_check"]
     assert check["checked_texts"] == 40 and check["max_loss"] == INT8_MAX_LOSS
-    assert 0 <= check["changed_predictions"] <= 1 and check["speedup"] > 0
+    assert 0 <= check["label_agreement"] <= 1 and 0 <= check["flipped_labels"] <= 40 and check["speedup"] > 0
     assert check["accuracy_loss"] == pytest.approx(check["fp32_accuracy"] - check["int8_accuracy"], abs=1e-3)
-    assert check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS and check["speedup"] > 1)
+    assert check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS and check["speedup"] > 1
+                                 and check["label_agreement"] >= INT8_MIN_AGREEMENT)
 
 
 def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained_run):
@@ -61,7 +62,8 @@ def test_int8_copy_quantizes_linear_layers_and_keeps_predictions(trained_run):
     assert np.abs(int8 - fp32).max() < 0.05
     labels = [run.labels.index(ex.label) for ex in trained_run.data.test]
     check = check_int8(run.model, run.tokenizer, texts, labels, fp32, fp32_seconds=1e9, max_length=32)
-    assert check["speedup"] > 1 and check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS)
+    assert check["speedup"] > 1 and check["use_int8"] == (check["accuracy_loss"] <= INT8_MAX_LOSS and
+                                                          check["label_agreement"] >= INT8_MIN_AGREEMENT)
     worse = [1 - lb for lb in labels]  # against flipped labels int8 cannot look better than it is
     assert check_int8(run.model, run.tokenizer, texts, worse, fp32, 1e9, max_length=32)["fp32_accuracy"] == \
         pytest.approx(1 - check["fp32_accuracy"])
@@ -160,3 +162,22 @@ def test_skipped_rows_keep_their_place_in_the_predictions(trained_run, tmp_path)
     records = lmtune.predict(trained_run.run_dir, input=texts, on_bad_rows="skip", progress=False, precision="fp32")
     assert [r["source"] for r in records] == [f"{texts}:{n}" for n in (1, 2, 3, 4)]
     assert ["error" in r for r in records] == [False, True, True, False]
+
+
+def test_int8_is_refused_when_labels_flip_although_the_accuracy_is_equal(monkeypatch):
+    """4 of 150 answers change, two for the better and two for the worse: the accuracy is equal,
+    and int8 is still refused."""
+    import lmtune.evaluation.inference as inference
+
+    fp32 = np.random.default_rng(0).dirichlet([1, 1], size=150).astype(np.float32)
+    truth = fp32.argmax(1)
+    truth[:2] = 1 - truth[:2]  # fp32 is wrong on rows 0 and 1
+    int8 = fp32.copy()
+    int8[:4] = int8[:4, ::-1]  # int8 flips rows 0-1 (now right) and 2-3 (now wrong)
+    monkeypatch.setattr(inference, "int8_copy", lambda model: model)
+    monkeypatch.setattr(inference, "predict_proba", lambda *a, **k: int8)
+    check = inference.check_int8(None, None, ["t"] * 150, list(truth), fp32, fp32_seconds=1e9, max_length=8)
+    assert check["accuracy_loss"] == 0  # the accuracy alone would have let it through
+    assert check["flipped_labels"] == 4 and check["label_agreement"] == pytest.approx(146 / 150, abs=1e-4)
+    assert not check["use_int8"]
+    assert check["max_probability_change"] == pytest.approx(float(np.abs(fp32 - int8).max()), abs=1e-4)

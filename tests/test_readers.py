@@ -51,6 +51,11 @@ def test_missing_file(tmp_path):
     expect_error(tmp_path / "nope.csv", "file not found", "nope.csv")
 
 
+def test_a_directory_given_as_a_data_file(tmp_path):
+    (tmp_path / "data.csv").mkdir()
+    expect_error(tmp_path / "data.csv", "is a directory, not a data file")
+
+
 def test_wrong_column_names_lists_the_found_ones(tmp_path):
     write_csv(tmp_path / "c.csv", [{"sentence": "x", "y": "a"}], ("sentence", "y"))
     expect_error(tmp_path / "c.csv", "no text column 'text'", "'sentence'", "'y'", "c.csv:1")

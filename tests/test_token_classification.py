@@ -72,11 +72,37 @@ def test_i_tag_without_b_under_strict_bio(tmp_path):
     path.write_text("the O\nBig I-ORG\nBank I-ORG\n\nParis B-LOC\n", encoding="utf-8")
     with pytest.raises(DataError) as err:
         read_token_examples(path)
-    assert err.value.where == f"{path}:1" and "I-ORG follows O" in err.value.message
+    assert err.value.where == f"{path}:2" and "I-ORG follows O" in err.value.message  # the tag's own line
     warned = read_token_examples(path, invalid_spans="warn")
     assert warned.examples[0].tags == ("O", "I-ORG", "I-ORG") and len(warned.warnings) == 1
     repaired = read_token_examples(path, invalid_spans="repair")
     assert repaired.examples[0].tags == ("O", "B-ORG", "I-ORG") and len(repaired.warnings) == 1
+
+
+def test_one_mistyped_tag_under_auto_is_named_with_its_line(tmp_path):
+    from lmtune.data.token_readers import read_token_examples
+
+    path = tmp_path / "typo.conll"
+    path.write_text("John B-PER\nSmith I-PER\n\nin O\nParis B-LOC\n\nAnn B_PER\nlives O\n", encoding="utf-8")
+    result = read_token_examples(path)
+    assert result.scheme == "plain"  # what the typo does: the warning says so
+    assert len(result.warnings) == 1
+    assert f"{path}:7" in result.warnings[0] and "'B_PER'" in result.warnings[0] and "plain" in result.warnings[0]
+    clean = tmp_path / "clean.conll"
+    clean.write_text("John B-PER\nSmith I-PER\n", encoding="utf-8")
+    assert read_token_examples(clean).warnings == []
+    pos = tmp_path / "pos.conll"  # real plain tags: nothing to warn about
+    pos.write_text("the DET\ndog NOUN\nruns VERB\n", encoding="utf-8")
+    assert read_token_examples(pos).warnings == []
+
+
+def test_a_bad_tag_is_rejected_at_its_own_line(tmp_path):
+    from lmtune.data.token_readers import read_token_examples
+
+    path = tmp_path / "bad.conll"
+    path.write_text("John B-PER\nSmith X-PER\n\nParis B-LOC\n", encoding="utf-8")
+    result = read_token_examples(path, scheme="bio", on_bad_rows="skip")
+    assert result.rejects[0].line == 2 and "X-PER" in result.rejects[0].reason
 
 
 def test_jsonl_reader_rejects_mismatched_rows(tmp_path):
@@ -204,11 +230,10 @@ def test_labels_per_class_is_refused_for_tokens(tiny_backbone, tmp_path):
 def test_held_out_tags_unseen_in_training_are_reported_not_fatal(tmp_path):
     from lmtune.config import DataConfig
     from lmtune.data import prepare_data
-    from lmtune.tasks import get_task
 
     train = write_jsonl(tmp_path / "train.jsonl", ner_rows(20))
     test = write_jsonl(tmp_path / "test.jsonl", ner_rows(3, seed=1) + [{"tokens": ["the", "x"], "tags": ["O", "B-ORG"]}])
-    data = prepare_data(DataConfig(train=str(train), test=str(test), dev_size=0), 0, get_task("token-classification"))
+    data = prepare_data(DataConfig(train=str(train), test=str(test), dev_size=0), 0, "token-classification")
     assert len(data.warnings) == 1 and "test.jsonl:4" in data.warnings[0] and "B-ORG" in data.warnings[0]
     assert "B-ORG" not in data.labels
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +33,10 @@ def test_round_trip_train_eval_predict(toy_config, toy_files, tmp_path):
     data = json.loads((d / art.DATA_FILE).read_text())
     assert data["fingerprints"][str(toy_files["train"])].startswith("sha256:")
     assert "torch" in json.loads((d / art.VERSIONS_FILE).read_text())
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.safetensors", "tokenizer.json", art.RUN_FILE):  # safetensors alone would write 0600
+        assert (d / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
     # the toy task is separable: the tiny model must learn it
     assert result.metrics["test"]["accuracy"] >= 0.9, result.metrics["test"]
@@ -87,7 +93,8 @@ def test_resume_after_interruption_reaches_the_same_metrics(toy_config, tmp_path
     with pytest.raises(KeyboardInterrupt):
         run(toy_config, callbacks=[Kill(at_step=15)])
     killed = tmp_path / "killed"
-    assert json.loads((killed / art.RUN_FILE).read_text())["status"] == "running"
+    info = json.loads((killed / art.RUN_FILE).read_text())
+    assert info["status"] == "interrupted" and info["interrupted_at_step"] == 15
     with pytest.raises(ModelError, match="did not finish"):
         lmtune.load_run(killed)
     with pytest.raises(ConfigError, match="--resume"):
@@ -104,6 +111,51 @@ def test_resume_after_interruption_reaches_the_same_metrics(toy_config, tmp_path
     new_model = AutoModelForSequenceClassification.from_pretrained(resumed.run_dir)
     for (name, p), q in zip(ref_model.named_parameters(), new_model.parameters()):
         assert torch.allclose(p, q, atol=1e-5), name
+
+
+def test_sigterm_records_an_interrupted_run_and_says_how_to_resume(toy_config):
+    import signal
+
+    class Term(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 12:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    logged = []
+    with pytest.raises(KeyboardInterrupt):
+        lmtune.train(validate_config(toy_config), callbacks=[Term()], progress=False, log=logged.append)
+    info = json.loads((Path(toy_config["output_dir"]) / art.RUN_FILE).read_text())
+    assert info["status"] == "interrupted" and info["interrupted_at_step"] == 12
+    assert any("interrupted at step 12" in m and "--resume" in m and "checkpoint-10" in m for m in logged)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    assert run(toy_config, resume=True).metrics["global_step"] == 40
+
+
+def test_resume_refuses_a_changed_config_or_data_and_a_complete_run(toy_config, toy_files, tmp_path):
+    import copy
+    import shutil
+
+    toy_config["training"]["epochs"] = 2
+    (tmp_path / "mine").mkdir()
+    train = Path(shutil.copy(toy_files["train"], tmp_path / "mine" / "train.csv"))
+    toy_config["data"]["train"] = str(train)
+    with pytest.raises(KeyboardInterrupt):
+        run(toy_config, callbacks=[Kill(at_step=12)])
+    changed = copy.deepcopy(toy_config)
+    changed["training"]["learning_rate"] = 1e-3
+    with pytest.raises(ConfigError) as err:
+        run(changed, resume=True)
+    assert "training.learning_rate: 0.002 -> 0.001" in err.value.message and "--resume-anyway" in err.value.fix
+    train.write_text(train.read_text() + "one more row,pos\n")
+    with pytest.raises(ConfigError, match=f"data file {train}: changed"):
+        run(toy_config, resume=True)
+    logged = []
+    result = lmtune.train(validate_config(changed), resume_anyway=True, progress=False, log=logged.append)
+    assert result.metrics["global_step"] >= 20
+    assert any("resuming anyway" in m and "training.learning_rate" in m for m in logged)
+    with pytest.raises(ConfigError, match="complete run: there is nothing to resume"):
+        run(changed, resume=True)
 
 
 def test_prototype_head_separates_classes_before_any_training(tiny_backbone, toy_files):

@@ -36,7 +36,7 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
     copy per name (`perturb_rate` of the words changed, seeded) -> metrics["perturbed"][name]."""
     run = _run(run)
     task = task_of(run)
-    if not task.stratified:  # token-classification, generation: the task reads and scores its own files
+    if not task.data.stratified:  # token-classification, generation: the task reads and scores its own files
         return _evaluate_task(run, task, data, on_bad_rows=on_bad_rows, batch_size=batch_size, progress=progress,
                               save=save)
     text_column, label_column = _columns(run, text_column, label_column)
@@ -78,7 +78,7 @@ def _evaluate_task(run: Run, task, data, *, on_bad_rows: str, batch_size: int, p
     from .config import DataConfig
 
     data_cfg = DataConfig.model_validate({**run.config.get("data", {}), "on_bad_rows": on_bad_rows, "format": "auto"})
-    outcome = task.read(str(data), data_cfg, task.options)
+    outcome = task.data.read(str(data), data_cfg, task.options)
     if not outcome.examples:
         raise DataError("no usable examples", where=str(data), fix="check the file's format.")
     metrics = task.evaluate(run.model, outcome.examples, batch_size=batch_size, progress=progress, desc="evaluate")
@@ -121,7 +121,7 @@ def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Pa
         data_cfg = dict(run.config.get("data", {}))
         if text_column:
             data_cfg["text_column"] = text_column
-        outcome = task.read_inputs(input, on_bad_rows, data_cfg)
+        outcome = task.data.read_inputs(input, on_bad_rows, data_cfg, task.options)
         texts, rejects = outcome.examples, outcome.rejects
         sources = list(outcome.sources) if outcome.sources else [None] * len(texts)
     else:

@@ -46,6 +46,15 @@ def atomic_write(path: str | Path, content: str | bytes) -> Path:
     return path
 
 
+def follow_umask(path: Path) -> None:
+    """Give `path` and everything under it the permissions the user's umask asks for:
+    mkdtemp makes 0700 directories and safetensors writes 0600 files, which another service
+    user (a server, a colleague) could not read."""
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not item.is_symlink():
+            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~_UMASK)
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 

@@ -25,13 +25,21 @@ CompileOption = typer.Option(False, "--compile", help="torch.compile the model: 
 SetOption = typer.Option([], "--set", help="override a config key, e.g. --set training.epochs=3 (repeatable)")
 
 
+# commands that check or list and load no model: importing transformers (and torch) costs seconds
+NO_MODEL_COMMANDS = {"validate", "ls"}
+
+
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
-    _quiet_libraries()  # --debug is declared here for parsing and help; main() acts on it
+def _options(ctx: typer.Context,
+             debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
+    # --debug is declared here for parsing and help; main() acts on it
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if ctx.invoked_subcommand not in NO_MODEL_COMMANDS:
+        _quiet_libraries()
 
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
@@ -46,6 +54,8 @@ def _log(message: str) -> None:
 def train(config: Path = typer.Argument(..., help="YAML config (see examples/)"),
           set_: List[str] = SetOption,
           resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
+          resume_anyway: bool = typer.Option(False, "--resume-anyway", help="--resume even where the config or data "
+                                                                             "changed since the run started"),
           overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
     """Fine-tune a model for the config's task (classification, token-classification) from a config file."""
     from .evaluation.report import metrics_table
@@ -53,7 +63,7 @@ def train(config: Path = typer.Argument(..., help="YAML config (see examples/)")
     from .recipes.validation import load_config
 
     cfg = load_config(config, set_)
-    result = run_train(cfg, resume=resume, overwrite=overwrite, log=_log)
+    result = run_train(cfg, resume=resume, resume_anyway=resume_anyway, overwrite=overwrite, log=_log)
     if not result.metrics:  # a torchrun rank other than 0: rank 0 reports
         return
     for split in ("dev", "test"):
@@ -66,12 +76,15 @@ def train(config: Path = typer.Argument(..., help="YAML config (see examples/)")
 def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unlabeled text), model and pretrain sections"),
              set_: List[str] = SetOption,
              resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
+             resume_anyway: bool = typer.Option(False, "--resume-anyway", help="--resume even where the config or "
+                                                                                "data changed since the run started"),
              overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
     """Continue pretraining a backbone on domain text (masked LM or causal LM)."""
     from .recipes.pretrain import pretrain as run_pretrain
     from .recipes.validation import load_config
 
-    result = run_pretrain(load_config(config, set_), resume=resume, overwrite=overwrite, log=_log)
+    result = run_pretrain(load_config(config, set_), resume=resume, resume_anyway=resume_anyway, overwrite=overwrite,
+                          log=_log)
     m = result.metrics
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
@@ -243,15 +256,22 @@ def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) ->
     """Check a config and its data without training."""
     from .data import prepare_data
     from .recipes.validation import check_backbone, load_config
-    from .tasks import get_task
 
     cfg = load_config(config, set_)
     check_backbone(cfg, config)
-    data = prepare_data(cfg.data, cfg.seed, get_task(cfg.task), cfg.task_options)
+    data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
     summary = data.summary()
     console.print(f"config ok; data: {summary['train']} labeled train, {summary['dev']} dev, {summary['test']} test, "
                   f"{summary['unlabeled']} unlabeled, {summary['rejected']} rejected")
     console.print(f"labels per class in train: {summary['train_per_class']}")
+    shown = 10
+    for reject in data.rejects[:shown]:
+        console.print(f"  rejected {reject.where()}: {reject.reason}", highlight=False)
+    if len(data.rejects) > shown:
+        console.print(f"  ... and {len(data.rejects) - shown} more rejected rows (train writes them all to "
+                      f"RUN_DIR/rejects.jsonl)", highlight=False)
+    for warning in data.warnings:
+        console.print(f"  warning: {warning}", highlight=False)
 
 
 @app.command()
@@ -283,16 +303,15 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
 @app.command("ls")
 def list_components() -> None:
     """List every registered task, method, adversarial attack, augmenter, acquisition function and export format."""
-    from .curation.active_learning import ACQUISITIONS
+    from .curation.acquisition import ACQUISITIONS
     from .data.augment import AUGMENTERS
     from .export import EXPORTS
-    from .methods import METHODS
-    from .methods.adversarial import ATTACKS
-    from .tasks import TASKS
+    from .options import ATTACK_OPTIONS, METHOD_OPTIONS, TASK_OPTIONS, describe
 
-    for registry in (TASKS, METHODS, ATTACKS, AUGMENTERS, ACQUISITIONS, EXPORTS):
-        console.print(f"[bold]{registry.kind}s[/bold]")
-        for name, doc in registry.describe():
+    listed = [(r.kind, describe(r)) for r in (TASK_OPTIONS, METHOD_OPTIONS, ATTACK_OPTIONS)]
+    for kind, rows in listed + [(r.kind, r.describe()) for r in (AUGMENTERS, ACQUISITIONS, EXPORTS)]:
+        console.print(f"[bold]{kind}s[/bold]")
+        for name, doc in rows:
             console.print(f"  {name:<16} {doc}")
     _list_backbones()
 
@@ -325,3 +344,8 @@ def main(argv: Optional[list[str]] = None) -> None:
             raise
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        if "--debug" in args:
+            raise
+        err_console.print("[bold]interrupted[/bold]", highlight=False)
+        sys.exit(130)

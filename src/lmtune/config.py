@@ -172,7 +172,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not source.is_file():
             raise ConfigError(f"config file not found: {source}", fix="check the path.")
         try:
-            loaded = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+            loaded = yaml.load(source.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        except _DuplicateKey as exc:
+            raise ConfigError(f"key {exc.key!r} appears twice in one section (first at line {exc.first})",
+                              where=f"{source}:{exc.line}", fix="keep one of them: YAML would silently use the last.") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark else str(source)
@@ -185,6 +188,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     for item in overrides:
         _apply_override(raw, item)
     return validate_config(raw, source)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, first: int, line: int):
+        self.key, self.first, self.line = key, first, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, but a key given twice in one mapping is an error, not "the last one wins"."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(str(key), seen[key], key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def validate_config(raw: dict, source: Path | None = None) -> RunConfig:

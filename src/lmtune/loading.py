@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import CONFIG_FILE, RUN_FILE, read_json
+from .artifacts import CONFIG_FILE, RUN_FILE, follow_umask, read_json
 from .attention import fuse_attention
 from .errors import ModelError
 from .export import EXPORTS
@@ -28,6 +28,7 @@ def save_model(model, tokenizer, run_dir: Path) -> None:
         if is_peft(model):
             save_adapter_config(model, staging)
         tokenizer.save_pretrained(staging)
+        follow_umask(staging)
         for item in staging.iterdir():
             os.replace(item, run_dir / item.name)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 _EXPORTS = {
     "inspect_data": "inspect", "save_plots": "inspect", "clean_file": "clean",
     "find_label_issues": "label_issues", "select_file": "active_learning", "merge_files": "active_learning",
-    "acquire": "active_learning", "ACQUISITIONS": "active_learning",
+    "acquire": "active_learning", "ACQUISITIONS": "acquisition",
 }
 
 __all__ = list(_EXPORTS)

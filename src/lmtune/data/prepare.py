@@ -42,10 +42,14 @@ class DataBundle:
         }
 
 
-def prepare_data(cfg: DataConfig, seed: int, task, task_options: dict | None = None) -> DataBundle:
-    """Read, validate, split and budget the data the way `task` (a Task class, e.g.
-    `lmtune.tasks.get_task("classification")`) reads it."""
-    options = task.Config.model_validate(task_options or {})
+def prepare_data(cfg: DataConfig, seed: int, task: str, task_options: dict | None = None) -> DataBundle:
+    """Read, validate, split and budget the data the way `task` (its name: classification,
+    token-classification, generation) reads it, with its `task_options`."""
+    from ..options import TASK_OPTIONS, options_of
+    from .formats import get_format
+
+    options = options_of(TASK_OPTIONS, task).schema.model_validate(task_options or {})
+    task = get_format(task)
     rejects: list[Reject] = []
     warnings: list[str] = []
     fingerprints: dict[str, str] = {}

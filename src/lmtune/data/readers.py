@@ -55,6 +55,10 @@ def read_examples(path: str | Path, *, text_column: str = "text", label_column: 
 
 def existing_file(path: str | Path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a data file",
+                        fix="give the file inside it (data.train / --data take one CSV, TSV, JSONL or Parquet file; "
+                            "a folder of .txt files goes to data.unlabeled).")
     if not path.is_file():
         raise DataError(f"file not found: {path}", fix="check the path (relative paths start from the current directory).")
     return path

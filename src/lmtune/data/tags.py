@@ -11,9 +11,22 @@ PREFIXES = {"bio": ("B", "I"), "bioes": ("B", "I", "E", "S")}
 def detect_scheme(tags: set[str]) -> str:
     """bioes when any tag is S-/E-X, bio when every tag is O or B-/I-X, else plain."""
     spans = [t for t in tags if t != "O"]
-    if spans and all(len(t) > 2 and t[1] == "-" and t[0] in "BIES" for t in spans):
+    if spans and all(looks_like_spans(t) for t in spans):
         return "bioes" if any(t[0] in "ES" for t in spans) else "bio"
     return "plain"
+
+
+def looks_like_spans(tag: str) -> bool:
+    """A B-/I-/E-/S-TYPE tag."""
+    return len(tag) > 2 and tag[1] == "-" and tag[0] in "BIES"
+
+
+def odd_tags(tags: set[str]) -> list[str]:
+    """The tags that alone make `detect_scheme` read a file as plain: where most span tags look
+    like BIO/BIOES (B-PER, I-PER, ...), those that do not (B_PER, a typo) are likely mistakes."""
+    spans = [t for t in tags if t != "O"]
+    odd = sorted(t for t in spans if not looks_like_spans(t))
+    return odd if spans and len(odd) < len(spans) - len(odd) else []
 
 
 def tag_problem(tag: str, scheme: str) -> str | None:
@@ -26,11 +39,12 @@ def tag_problem(tag: str, scheme: str) -> str | None:
     return None
 
 
-def transition_problems(tags: tuple[str, ...] | list[str], scheme: str) -> list[str]:
-    """Broken spans under strict BIO/BIOES: I-X (or E-X) not preceded by B-X or I-X of the same type."""
+def transition_problems(tags: tuple[str, ...] | list[str], scheme: str) -> list[tuple[int, str]]:
+    """Broken spans under strict BIO/BIOES, as (word index, problem): I-X (or E-X) not preceded
+    by B-X or I-X of the same type."""
     if scheme == "plain":
         return []
-    return [f"word {i + 1}: {tag} follows {previous} (a span must start with B-{tag[2:]})"
+    return [(i, f"word {i + 1}: {tag} follows {previous} (a span must start with B-{tag[2:]})")
             for i, (previous, tag) in enumerate(zip(["O", *tags], tags)) if _continues_nothing(tag, previous)]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DataError
 from .examples import TokenExample
 from .readers import ReadResult, bad_row, decoded_lines, existing_file, parse_jsonl
-from .tags import detect_scheme, repair, tag_problem, transition_problems
+from .tags import detect_scheme, odd_tags, repair, tag_problem, transition_problems
 
 FORMATS = {".conll": "conll", ".iob": "conll", ".bio": "conll", ".txt": "conll", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -39,22 +39,35 @@ def read_token_examples(path: str | Path, *, fmt: str = "auto", tokens_column: s
     sentences = list(parse(path, result, on_bad_rows, tokens_column, tags_column, require_tags))
     found = {t for _, _, tags in sentences if tags for t in tags}
     result.scheme = detect_scheme(found) if scheme == "auto" else scheme
+
+    def word_line(line: int, index: int) -> int:  # CoNLL: a word per line; JSONL: a sentence per line
+        return line + index if fmt == "conll" else line
+
+    if scheme == "auto" and result.scheme == "plain" and (odd := odd_tags(found)):
+        first = next((word_line(line, tags.index(t)), t) for line, _, tags in sentences if tags
+                     for t in tags if t in odd)
+        result.warnings.append(
+            f"{path}:{first[0]}: tag {first[1]!r}" + (f" (and {', '.join(map(repr, odd[1:5]))})" if len(odd) > 1 else "")
+            + " is not O or B-/I-TYPE while the other tags are: with it the file reads as plain tags, each scored "
+              "alone instead of as entity spans. Correct it, or set task_options.tag_scheme: bio to reject such rows")
     for line, tokens, tags in sentences:
         if tags is not None:
-            problem = next((p for p in (tag_problem(t, result.scheme) for t in tags) if p), None)
+            problem = next(((i, p) for i, p in enumerate(tag_problem(t, result.scheme) for t in tags) if p), None)
             if problem:
-                bad_row(result, on_bad_rows, path, line, problem, " ".join(f"{w}/{t}" for w, t in zip(tokens, tags)))
+                bad_row(result, on_bad_rows, path, word_line(line, problem[0]), problem[1],
+                        " ".join(f"{w}/{t}" for w, t in zip(tokens, tags)))
                 continue
             broken = transition_problems(tags, result.scheme)
             if broken:
-                where = f"{path}:{line}"
+                where = f"{path}:{word_line(line, broken[0][0])}"
                 if invalid_spans == "error":
-                    raise DataError(f"{broken[0]} (strict {result.scheme.upper()})", where=where,
+                    raise DataError(f"{broken[0][1]} (strict {result.scheme.upper()})", where=where,
                                     fix="correct the tag, or set task_options.invalid_spans to warn (keep it) or "
                                         "repair (read it as the start of a span).")
                 if invalid_spans == "repair":
                     tags = repair(list(tags))
-                result.warnings.append(f"{where}: {broken[0]}" + (f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""))
+                result.warnings.append(f"{where}: {broken[0][1]}"
+                                       + (f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""))
             tags = tuple(tags)
         result.examples.append(TokenExample(tuple(tokens), tags, f"{path.name}:{line}"))
     return result

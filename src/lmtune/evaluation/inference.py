@@ -18,6 +18,9 @@ from ..errors import ConfigError
 from .predict import predict_proba
 
 INT8_MAX_LOSS = 0.005   # accuracy (a fraction): int8 may cost at most 0.5 points
+# ... and must give the same label as fp32 on this share of the texts: flips that cancel out leave
+# the accuracy equal while individual answers change
+INT8_MIN_AGREEMENT = 0.99
 INT8_CHECK_TEXTS = 500  # 0.2-point resolution; ~20 s for 256-token texts on 2 cores
 
 
@@ -49,13 +52,24 @@ def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs
     truth, fp32, int8 = np.asarray(labels[:n]), fp32_probs[:n].argmax(-1), probs.argmax(-1)
     fp32_accuracy, int8_accuracy = (float((fp32 == truth).mean()), float((int8 == truth).mean())) if n else (None, None)
     loss = fp32_accuracy - int8_accuracy if n else 1.0
+    same = agreement(fp32_probs[:n], probs)
     return {"checked_texts": n, "fp32_accuracy": round(fp32_accuracy, 4) if n else None,
             "int8_accuracy": round(int8_accuracy, 4) if n else None,
-            "accuracy_loss": round(loss, 4), "max_loss": INT8_MAX_LOSS,
-            "changed_predictions": round(float((fp32 != int8).mean()), 4) if n else None,
+            "accuracy_loss": round(loss, 4), "max_loss": INT8_MAX_LOSS, **same, "min_agreement": INT8_MIN_AGREEMENT,
             "fp32_texts_per_s": round(fp32_rate, 1), "int8_texts_per_s": round(int8_rate, 1),
             "speedup": round(int8_rate / fp32_rate, 2),
-            "use_int8": bool(n) and loss <= INT8_MAX_LOSS and int8_rate > fp32_rate}
+            "use_int8": bool(n) and loss <= INT8_MAX_LOSS and same["label_agreement"] >= INT8_MIN_AGREEMENT
+            and int8_rate > fp32_rate}
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> dict:
+    """How far `other`'s class probabilities are from `reference`'s on the same texts: the share
+    with the same label, the texts whose label flipped, the largest change of any probability."""
+    if not len(reference):
+        return {"label_agreement": None, "flipped_labels": 0, "max_probability_change": None}
+    flipped = int((reference.argmax(-1) != other.argmax(-1)).sum())
+    return {"label_agreement": round(1 - flipped / len(reference), 4), "flipped_labels": flipped,
+            "max_probability_change": round(float(np.abs(reference - other).max()), 4)}
 
 
 def _summary(check: dict) -> str:
@@ -88,6 +102,9 @@ def plan_inference(model, run_info: dict, quantize: str = "auto", compile: bool 
     if isinstance(precision, str):  # before an export returns early: a wrong name fails for every model
         check_precision(precision)
     exported = (run_info.get("export") or {}).get("format")
+    if quantize == "int8" and (exported == "onnx" or not _is_torch(model)):
+        raise ConfigError("--quantize int8 quantizes a PyTorch model; this run is an ONNX export, run as written",
+                          fix="drop --quantize (or use none), or export the original run with --format int8.")
     if exported in ("int8", "onnx") or not _is_torch(model):  # already in its final form
         return InferencePlan(model, "fp32", f"{exported} export as written" if exported else "as loaded")
     if not isinstance(precision, PrecisionChoice):

@@ -11,13 +11,17 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[st
 
     ids = list(range(len(labels)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
-    macro = precision_recall_fscore_support(y_true, y_pred, labels=ids, average="macro", zero_division=0)
+    # macro averages over the classes the scored rows hold or were given: a class absent from
+    # both (a small file) has no F1, and counting it as 0 would understate every other class
+    present = sorted({int(i) for i in y_true} | {int(i) for i in y_pred})
+    macro = precision_recall_fscore_support(y_true, y_pred, labels=present, average="macro", zero_division=0)
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(macro[2]),
         "macro_precision": float(macro[0]),
         "macro_recall": float(macro[1]),
+        "macro_classes": [labels[i] for i in present],
         "per_class": {lb: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
                       for i, lb in enumerate(labels)},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
@@ -34,6 +38,10 @@ def metrics_table(metrics: dict, title: str):
         table.add_column(column, justify="left" if column == "class" else "right")
     for label, row in metrics["per_class"].items():
         table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    averaged = metrics.get("macro_classes")
+    if averaged is not None and len(averaged) < len(metrics["per_class"]):
+        table.caption = (f"macro averages over the {len(averaged)} classes present in the labels or predictions "
+                         f"({', '.join(averaged)}); the others have no row here to score")
     return table
 
 

@@ -1,10 +1,16 @@
 """Method registry: `method: {name: supervised, ...}` in a config names one of these."""
+from ..options import METHOD_OPTIONS, register_with_options
 from ..registry import Registry
 from .base import Method
 
 METHODS: Registry[Method] = Registry("method")
-register_method = METHODS.register
 get_method = METHODS.get
+
+
+def register_method(name: str):
+    """Register a method class; its `Config` and tasks are lmtune.options' METHOD_OPTIONS[name]."""
+    return register_with_options(METHODS, METHOD_OPTIONS, name)
+
 
 from . import consistency, mlm_aux, self_training, supervised  # noqa: E402,F401  (register themselves)
 

@@ -22,19 +22,17 @@ import time
 from typing import ClassVar
 
 import torch
-from pydantic import Field
 
-from ..config import StrictModel
+from ..options import ATTACK_OPTIONS, register_with_options
+from ..options.attacks import AttackOptions
 from ..registry import Registry
 from .base import Method
 
 
 class Attack:
-    """Base class: the settings of the shared ascent loop."""
+    """Base class: the settings of the shared ascent loop (options: lmtune.options.attacks)."""
 
-    class Config(StrictModel):
-        epsilon: float = Field(0.1, gt=0, description="perturbation size per token, relative to the embedding norm")
-
+    Config = AttackOptions
     average_steps: ClassVar[bool] = False  # FreeLB: train on every step's loss, from a random start
 
     def __init__(self, config):
@@ -56,33 +54,28 @@ class Attack:
 
 
 ATTACKS: Registry[Attack] = Registry("adversarial attack")
-register_attack = ATTACKS.register
 get_attack = ATTACKS.get
 
 
-class _Steps(StrictModel):
-    epsilon: float = Field(0.1, gt=0, description="perturbation size per token, relative to the embedding norm")
-    steps: int = Field(3, ge=1, le=20)
-    step_size: float | None = Field(None, gt=0, description="ascent step (relative); default 2 x epsilon / steps")
+def register_attack(name: str):
+    """Register an attack class; its `Config` is lmtune.options' ATTACK_OPTIONS[name]."""
+    return register_with_options(ATTACKS, ATTACK_OPTIONS, name)
 
 
 @register_attack("fgm")
 class FGM(Attack):
-    """Fast gradient method: one step of size epsilon along the normalised clean gradient (2 forward passes)."""
+    """One step of size epsilon along the normalised clean gradient."""
 
 
 @register_attack("pgd")
 class PGD(Attack):
-    """Projected gradient descent: `steps` ascent steps kept inside the epsilon ball (steps + 1 forward passes)."""
-
-    Config = _Steps
+    """`steps` ascent steps, projected onto the epsilon ball."""
 
 
 @register_attack("freelb")
 class FreeLB(Attack):
-    """FreeLB: random start, `steps` ascent steps, their losses averaged (steps + 1 forward passes)."""
+    """Random start, `steps` ascent steps, their losses averaged."""
 
-    Config = _Steps
     average_steps = True
 
 

@@ -1,5 +1,6 @@
 """Method protocol: the training loss on a labeled batch (and, for semi-supervised methods, an
-unlabeled batch). Each method carries its options as a nested pydantic `Config`.
+unlabeled batch). Each method's options are a pydantic `Config`, registered in lmtune.options
+(torch-free, so a config is checked without building anything).
 
 The trainer asks a method a few questions besides `loss` (all with do-nothing defaults):
 how to encode the unlabeled pool and collate its batches, which extra modules train with the
@@ -36,18 +37,14 @@ class Method:
 
     needs_unlabeled: ClassVar[bool] = False
     tasks: ClassVar[tuple[str, ...] | None] = None  # the tasks it applies to; None = every task
+    # plugin methods (package.module:Class) may define check_options(config, task) ->
+    # (option, problem, fix) | None; registered methods have theirs in lmtune.options
 
     def __init__(self, config: "Method.Config", task):
         self.config = config
         self.task = task
         self.total_steps = 1  # until setup
         self.log: Callable[[str], None] = lambda message: None
-
-    @classmethod
-    def check_options(cls, config: "Method.Config", task: str) -> tuple[str, str, str] | None:
-        """(option, problem, fix) when validated options do not fit `task`; checked when the
-        config loads, before any compute is spent."""
-        return None
 
     @property
     def draws_unlabeled(self) -> bool:

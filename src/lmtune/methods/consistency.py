@@ -12,38 +12,20 @@ Noised views are made once before training (`views` per text) and drawn at rando
 from __future__ import annotations
 
 import random
-from typing import Any, Literal
 
 import torch
-from pydantic import Field
 
 from . import register_method
 from .pseudo_labels import confidence_mask, distillation_loss, label_prior, sharpen
-from .semi import SemiConfig, SemiSupervised
+from .semi import SemiSupervised
 
 AUG = "aug_"  # prefix of the noised view's features in an unlabeled batch
-
-
-class ConsistencyConfig(SemiConfig):
-    mode: Literal["uda", "fixmatch"] = "uda"
-    augment: str = Field("synonym", description="augmenter for the noised view (`lmtune ls`), or none: dropout only")
-    augment_options: dict[str, Any] = Field(default_factory=dict)
-    views: int = Field(2, ge=1, le=16, description="noised copies made of each unlabeled text")
-    threshold: float | None = Field(None, ge=0, le=1, description="confidence mask; default 0.8 (uda), 0.95 (fixmatch)")
-    temperature: float = Field(0.4, gt=0, le=1, description="sharpening of the uda targets")
-    # a memorised labeled set makes the model sure of every unlabeled text, and those sure, wrong
-    # pseudo labels collapse it to one class (BENCHMARKS.md); annealing the labeled loss stops that
-    tsa: Literal["none", "linear", "exp", "log"] = "exp"
-    align: bool = Field(True, description="distribution alignment of the clean predictions (against collapse)")
-    align_momentum: float = Field(0.99, ge=0, lt=1, description="of the running mean of the predictions")
 
 
 @register_method("consistency")
 class Consistency(SemiSupervised):
     """UDA-style consistency between an unlabeled text and its noised view (mode: uda | fixmatch)."""
 
-    Config = ConsistencyConfig
-    tasks = ("classification",)  # augmenting a text changes its words: word-level tags would no longer align
 
     @property
     def threshold(self) -> float:
@@ -72,7 +54,7 @@ class Consistency(SemiSupervised):
         if c.augment == "none":
             return _Views(clean, [clean])
         augmenter = build_augmenter(c.augment, **c.augment_options)
-        noised = [encode([self.task.unlabeled_example(t, "") for t in augment_texts(texts, augmenter, seed)]).features
+        noised = [encode([self.task.data.unlabeled_example(t, "") for t in augment_texts(texts, augmenter, seed)]).features
                   for seed in range(c.views)]
         return _Views(clean, noised)
 
@@ -98,10 +80,7 @@ class Consistency(SemiSupervised):
 
 @register_method("fixmatch")
 class FixMatch(Consistency):
-    """FixMatch: hard pseudo labels from the clean text (>= 0.95 sure) train the augmented view."""
-
-    class Config(ConsistencyConfig):
-        mode: Literal["uda", "fixmatch"] = "fixmatch"
+    """FixMatch: consistency with mode fixmatch (hard pseudo labels, a high threshold) by default."""
 
 
 class _Views(torch.utils.data.Dataset):

@@ -2,22 +2,16 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
 from ..models import backbone_of
 from ..tasks.language_modeling import LanguageModeling
 from . import register_method
-from .semi import SemiConfig, SemiSupervised
+from .semi import SemiSupervised
 
 
 @register_method("mlm-aux")
 class MLMAux(SemiSupervised):
     """Labeled cross-entropy + alpha x masked-LM loss on unlabeled batches (shared encoder, own LM head)."""
-
-    class Config(SemiConfig):
-        alpha: float = Field(0.1, ge=0, description="weight of the masked-LM loss")
-        unlabeled_ratio: float = Field(1.0, gt=0, le=16)
-        mask_rate: float = Field(0.15, gt=0, lt=1)
 
     def prepare(self, run):
         self.lm = LanguageModeling(self.task.tokenizer, "mlm", self.task.max_length, self.config.mask_rate, packing=False)

@@ -3,22 +3,11 @@ learns from unlabeled text. Subclasses define only `unlabeled_loss`."""
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import Field
 
-from ..config import StrictModel
+from ..options.methods import SemiConfig
 from .base import Method
-
-
-class SemiConfig(StrictModel):
-    alpha: float = Field(1.0, ge=0, description="weight of the unlabeled loss; 0 = supervised training exactly")
-    unlabeled_ratio: float = Field(2.0, gt=0, le=16, description="unlabeled examples per labeled one in each step")
-    ramp_up: float = Field(0.0, ge=0, le=1, description="fraction of the steps over which alpha rises from 0")
-    # training-signal annealing (UDA): labeled examples the model already gets right with more
-    # than a threshold rising from 1/K to 1 leave the loss, so a few labels are not overfit
-    tsa: Literal["none", "linear", "exp", "log"] = "none"
 
 
 class SemiSupervised(Method):

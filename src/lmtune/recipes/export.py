@@ -18,10 +18,10 @@ from ..artifacts import require_classification
 from ..config import validate_config
 from ..data import prepare_data
 from ..errors import ConfigError, ModelError
+from ..evaluation.inference import INT8_MIN_AGREEMENT, agreement
 from ..evaluation.predict import predict_proba
 from ..export import EXPORTS, ExportFormat
 from ..loading import load_run
-from ..tasks import get_task
 from ..training.peft import is_peft
 
 CHECK_TEXTS = 1000  # held-out texts both models are scored and timed on
@@ -61,6 +61,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
         report = compare(run, load_run(staging), exporter, check_texts, log)
         report.update(format=fmt, source=str(run.path), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         art.write_json(staging / "export.json", report)
+        art.follow_umask(staging)
         art.remove_replaceable(out, "export")
         os.replace(staging, out)
     finally:
@@ -76,13 +77,20 @@ def compare(original, exported, exporter: ExportFormat, check_texts: int, log) -
               "checked_texts": len(texts)}
     if not texts:
         return report
+    probs = {}
     for name, run in (("original", original), ("export", exported)):
         started = time.perf_counter()
-        probs = predict_proba(run.model, run.tokenizer, texts, max_length=run.max_length, progress=False)
+        probs[name] = predict_proba(run.model, run.tokenizer, texts, max_length=run.max_length, progress=False)
         seconds = time.perf_counter() - started
-        report.setdefault("accuracy", {})[name] = round(float((probs.argmax(-1) == labels).mean()), 4)
+        report.setdefault("accuracy", {})[name] = round(float((probs[name].argmax(-1) == labels).mean()), 4)
         report.setdefault("texts_per_s", {})[name] = round(len(texts) / seconds, 1)
         log(f"{name}: accuracy {report['accuracy'][name]:.4f}, {report['texts_per_s'][name]} texts/s")
+    report.update(agreement(probs["original"], probs["export"]))
+    log(f"the export gives the original's label on {report['label_agreement']:.1%} of the texts "
+        f"({report['flipped_labels']} flipped); largest probability change {report['max_probability_change']:.3f}")
+    if report["label_agreement"] < INT8_MIN_AGREEMENT:
+        log(f"warning: the export changes more than {1 - INT8_MIN_AGREEMENT:.0%} of the labels even where the accuracy "
+            "looks the same; check it on your own data before serving it (a bf16 export keeps them closer)")
     return report
 
 
@@ -90,7 +98,7 @@ def held_out(run, limit: int, log) -> tuple[list[str], "object"]:
     """The run's test split (else dev), rebuilt from its saved config and seed."""
     try:
         cfg = validate_config(run.config)
-        data = prepare_data(cfg.data, cfg.seed, get_task(cfg.task), cfg.task_options)
+        data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
     except Exception as exc:  # data moved since training: the export is still written
         log(f"held-out data of the run not available ({exc}); export written without an accuracy check")
         return [], np.array([])

@@ -20,7 +20,6 @@ from ..tasks import get_task
 from ..training.common import (
     make_trainable,
     optimizer_steps,
-    start_records,
     tensorboard_dir,
     training_arguments,
     write_rejects,
@@ -41,7 +40,7 @@ class TrainResult:
 
 def train(cfg: RunConfig, **options) -> TrainResult:
     """Train, keep the best model, evaluate on dev and test, write the run dir (`options`: those
-    of Recipe: resume, overwrite, callbacks, progress, log)."""
+    of Recipe: resume, resume_anyway, overwrite, callbacks, progress, log)."""
     return Finetune(cfg, **options).run()
 
 
@@ -51,7 +50,7 @@ class Finetune(Recipe):
         # before the data: a wrong name or a max_length it cannot take fails at once
         self.source = check_backbone(cfg)
         task_cls = get_task(cfg.task)
-        self.data = data = prepare_data(cfg.data, cfg.seed, task_cls, cfg.task_options)
+        self.data = data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
         self.report_data(data)
         self.tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
         self.task = task = task_cls(data.labels, self.tokenizer, cfg.model.max_length, cfg.task_options)
@@ -77,8 +76,8 @@ class Finetune(Recipe):
         select = self.selection(metric, model) if dev_ds is not None else None
         args, stoppers, self.precision = training_arguments(cfg, self.run_dir, len(train_set), select=select,
                                                             progress=self.progress, log=log)
-        self.run_info = start_records(cfg, self.run_dir, data.summary(), self.precision, labels=data.labels,
-                                      method=cfg.method.name, newly_initialised=self.fresh, **trainable)
+        self.run_info = self.start_records(data.summary(), self.precision, labels=data.labels,
+                                           method=cfg.method.name, newly_initialised=self.fresh, **trainable)
         tensorboard_dir(self.run_dir)
         self.trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=dev_ds,
                                      data_collator=task.collator(), processing_class=self.tokenizer,

@@ -15,7 +15,7 @@ from ..methods import with_attack
 from ..methods.supervised import Supervised
 from ..models import config_overrides, load_tokenizer, resolve_backbone
 from ..tasks.language_modeling import LanguageModeling, detect_objective
-from ..training.common import make_trainable, start_records, tensorboard_dir, training_arguments, write_rejects
+from ..training.common import make_trainable, tensorboard_dir, training_arguments, write_rejects
 from ..training.peft import MERGEABLE, merged, peft_type_of
 from ..training.trainer import MethodTrainer
 from .base import Recipe
@@ -116,9 +116,9 @@ class Pretrain(Recipe):
         # eval_on_start: the perplexity before any update is the baseline
         args, stoppers, precision = training_arguments(cfg, self.run_dir, len(train_ds), select=select,
                                                        progress=self.progress, log=log, eval_on_start=select is not None)
-        self.run_info = start_records(cfg, self.run_dir, {**corpus.summary(), "encoding": stats.__dict__}, precision,
-                                      task="pretrain", kind="pretrain", objective=objective, newly_initialised=fresh,
-                                      decoder_tied=tied, **trainable)
+        self.run_info = self.start_records({**corpus.summary(), "encoding": stats.__dict__}, precision,
+                                           task="pretrain", kind="pretrain", objective=objective, newly_initialised=fresh,
+                                           decoder_tied=tied, **trainable)
         tensorboard_dir(self.run_dir)
         self.trainer = PerplexityTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=held_ds,
                                          data_collator=lm.collator(), processing_class=tokenizer,

@@ -1,10 +1,9 @@
-"""Task protocol: how one kind of problem reads its data, turns examples into tensors, builds
-its model, scores it and predicts with it. Each task carries its options as a nested pydantic
-`Config` (the run config's `task_options`)."""
+"""Task protocol: how one kind of problem turns examples into tensors, builds its model, scores
+it and predicts with it. What it reads is its data format (`Task.data`, lmtune.data.formats);
+its options (`Config`, the run config's `task_options`) are registered in lmtune.options; both
+are torch-free and attached when the task registers."""
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 
 from ..attention import fuse_attention
 from ..config import StrictModel
+from ..data.formats import DataFormat
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -32,15 +32,6 @@ class EncodedDataset(torch.utils.data.Dataset):
         return EncodedDataset(sorted(self.features, key=lambda f: len(f["input_ids"])))
 
 
-@dataclass
-class ReadOutcome:
-    """What a task's reader found in one file: usable examples, rejected rows, warnings."""
-    examples: list
-    rejects: list = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    sources: list[str] | None = None  # "file:line" per example, where the reader keeps it
-
-
 class Task:
     """Base class; subclasses register with @register_task(name)."""
 
@@ -51,7 +42,7 @@ class Task:
     metrics: ClassVar[dict[str, bool]] = {"loss": False}
     auto_model: ClassVar[str] = "AutoModel"
     peft_task_type: ClassVar[str | None] = None  # peft's TaskType for this head (SEQ_CLS, TOKEN_CLS, ...)
-    stratified: ClassVar[bool] = False  # splits keep the class proportions (one label per example)
+    data: ClassVar[type[DataFormat]] = DataFormat  # what it reads (lmtune.data.formats), set when it registers
 
     def __init__(self, labels: list[str], tokenizer, max_length: int, options: dict | StrictModel | None = None):
         self.labels = labels
@@ -59,43 +50,6 @@ class Task:
         self.max_length = max_length
         self.options = options if isinstance(options, self.Config) else self.Config.model_validate(options or {})
         self.warnings: list[str] = []  # what encoding noticed (cut examples, ...), for the run's log
-
-    # ---------------------------------------------------------------- data (before any model exists)
-
-    @classmethod
-    def read(cls, path: str, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
-        """Examples of one file (data_cfg: the run's DataConfig; options: this task's Config)."""
-        raise NotImplementedError
-
-    @classmethod
-    def label_set(cls, examples: list) -> list[str]:
-        """The labels the model predicts, from the training pool."""
-        return []
-
-    @classmethod
-    def check_splits(cls, pool: list, held_out: dict[str, list], labels: list[str], where: str) -> list[str] | None:
-        """Stop with a located error when the data cannot train this task; returns warnings."""
-
-    @classmethod
-    def unlabeled_example(cls, text: str, source: str):
-        """A line of raw text (data.unlabeled) as an unlabeled example of this task."""
-        raise NotImplementedError
-
-    @staticmethod
-    def strip_label(example):
-        """The example without its label: labeled pool rows left over by a label budget."""
-        return example
-
-    @classmethod
-    def take_labeled(cls, pool: list, n: int, seed: int) -> tuple[list, list]:
-        """`n` labeled examples drawn at random (seeded); the rest, unlabeled."""
-        if n >= len(pool):
-            return list(pool), []
-        order = list(range(len(pool)))
-        random.Random(seed).shuffle(order)
-        keep = set(order[:n])
-        return ([ex for i, ex in enumerate(pool) if i in keep],
-                [cls.strip_label(ex) for i, ex in enumerate(pool) if i not in keep])
 
     # ---------------------------------------------------------------- model
 
@@ -165,10 +119,6 @@ class Task:
                 metrics[split] = self.evaluate(model, examples, batch_size=cfg.training.eval_batch_size,
                                                progress=progress, desc=f"evaluate {split}", precision=precision.precision)
         return metrics, {}
-
-    def read_inputs(self, path: str, on_bad_rows: str, data_cfg: dict) -> ReadOutcome:
-        """Inputs to predict from a file (`data_cfg`: the run's data section, for column names)."""
-        raise NotImplementedError
 
     def predict(self, model, inputs: list, *, batch_size: int, progress: bool, precision: str = "fp32") -> list[dict]:
         """One record per input."""

@@ -2,63 +2,22 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
 
-from ..data.examples import TextExample
-from ..errors import DataError
 from . import register_task
-from .base import EncodedDataset, ReadOutcome, Task, output_layer
+from .base import EncodedDataset, Task, output_layer
 from .cache import cached, tokenizer_fingerprint
 
 
 @register_task("classification")
 class Classification(Task):
-    """Sequence classification: one label per text (accuracy, macro-F1, per-class report)."""
+    """One label per text: accuracy, macro-F1, a per-class report and the confusion matrix."""
 
     metrics = {"macro_f1": True, "accuracy": True, "loss": False}
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
-
-    stratified = True
-
-    @classmethod
-    def read(cls, path, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
-        from ..data.readers import read_examples
-
-        result = read_examples(path, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
-                               fmt=data_cfg.format, on_bad_rows=data_cfg.on_bad_rows, require_label=require_labels)
-        return ReadOutcome(result.examples, result.rejects)
-
-    @classmethod
-    def label_set(cls, examples) -> list[str]:
-        from ..data.prepare import natural_sorted
-
-        return natural_sorted({ex.label for ex in examples})
-
-    @classmethod
-    def check_splits(cls, pool, held_out, labels, where) -> None:
-        found = {ex.label for ex in pool}
-        if len(found) < 2:
-            raise DataError(f"only one class ({', '.join(map(repr, found))}) in the training data", where=where,
-                            fix="a classifier needs at least two labels; check data.label_column.")
-        known = set(labels)
-        for split, examples in held_out.items():
-            for ex in examples:
-                if ex.label not in known:
-                    raise DataError(f"label {ex.label!r} in the {split} data never appears in train "
-                                    f"(train labels: {', '.join(labels)})", where=ex.source,
-                                    fix=f"fix the label, drop the row, or add {ex.label!r} examples to train.")
-
-    @classmethod
-    def unlabeled_example(cls, text, source):
-        return TextExample(text, None, source)
-
-    @staticmethod
-    def strip_label(example):
-        return replace(example, label=None)
 
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         return self._load_with_label_head(source, revision, problem_type="single_label_classification",
@@ -107,21 +66,14 @@ class Classification(Task):
                                   seconds, max_length=self.max_length, batch_size=cfg.training.eval_batch_size)
                 extra["int8_check"] = int8
                 log(f"int8 inference: {int8['speedup']}x the fp32 speed, accuracy {int8['int8_accuracy']:.4f} vs "
-                    f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts -> "
+                    f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts, the same label on "
+                    f"{int8['label_agreement']:.1%} ({int8['flipped_labels']} flipped) -> "
                     + ("used by default by predict/eval" if int8["use_int8"] else "fp32 kept as the default"))
         shown = data.held_out_split
         if shown:
             save_confusion_png(metrics[shown]["confusion_matrix"], self.labels, run_dir / "confusion_matrix.png",
                                f"{shown} confusion matrix")
         return metrics, extra
-
-    def read_inputs(self, path, on_bad_rows, data_cfg) -> ReadOutcome:
-        from ..data.readers import read_examples
-
-        result = read_examples(path, text_column=data_cfg.get("text_column", "text"), label_column=None,
-                               require_label=False, on_bad_rows=on_bad_rows)
-        return ReadOutcome([ex.text for ex in result.examples], result.rejects,
-                           sources=[ex.source for ex in result.examples])
 
     def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
         """Label, its score and every class probability per text."""
@@ -154,12 +106,10 @@ class Classification(Task):
         return DataCollatorWithPadding(self.tokenizer)
 
     def compute_metrics(self, eval_pred) -> dict[str, float]:
-        from sklearn.metrics import accuracy_score, f1_score
+        from ..evaluation.report import classification_metrics
 
-        logits, labels = eval_pred.predictions, eval_pred.label_ids
-        preds = np.asarray(logits).argmax(-1)
-        return {"accuracy": float(accuracy_score(labels, preds)),
-                "macro_f1": float(f1_score(labels, preds, average="macro", labels=range(len(self.labels)), zero_division=0))}
+        scores = classification_metrics(eval_pred.label_ids, np.asarray(eval_pred.predictions).argmax(-1), self.labels)
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
 
 def prediction_records(labels: list[str], probs) -> list[dict]:

@@ -22,35 +22,16 @@ import math
 import re
 import string
 from collections import Counter
-from dataclasses import replace
-from typing import Literal
 
 import torch
-from pydantic import Field
 from tqdm.auto import tqdm
 
-from ..config import StrictModel
 from ..data.examples import PromptExample
 from ..errors import ConfigError
 from . import register_task
-from .base import EncodedDataset, ReadOutcome, Task
+from .base import EncodedDataset, Task
 
 IGNORE = -100
-
-
-class GenerationOptions(StrictModel):
-    prompt_column: str = "prompt"  # JSONL field names
-    response_column: str = "response"
-    messages_column: str = "messages"
-    template: Literal["auto", "chat", "simple"] = "auto"  # auto: the tokenizer's chat template if it has one
-    # concatenate whole training examples into blocks of up to model.max_length tokens (less
-    # padding; examples in one block attend to each other); never splits an example
-    packing: bool = False
-    max_new_tokens: int = Field(128, ge=1)
-    do_sample: bool = False  # false: greedy
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    eval_generations: int = Field(32, ge=0, description="dev/test prompts generated after training and written out")
 
 
 @register_task("generation")
@@ -58,7 +39,6 @@ class Generation(Task):
     """Prompt -> response with a causal LM: response-only loss; dev loss/perplexity, generations,
     exact match and token F1."""
 
-    Config = GenerationOptions
     # the Trainer's dev pass keeps the loss only (logits over the vocabulary are huge): the one
     # selection metric. Perplexity, exact match and token F1 are scored on dev/test after training.
     metrics = {"loss": False}
@@ -76,25 +56,6 @@ class Generation(Task):
             raise ConfigError("task_options.template is chat but the tokenizer has no chat template",
                               fix="use template: simple (or auto), or a backbone whose tokenizer has one.")
         self.truncated = {"prompt": 0, "response": 0}
-
-    # ---------------------------------------------------------------- data
-
-    @classmethod
-    def read(cls, path, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
-        from ..data.instructions import read_instructions
-
-        result = read_instructions(path, prompt_column=options.prompt_column, response_column=options.response_column,
-                                   messages_column=options.messages_column, on_bad_rows=data_cfg.on_bad_rows,
-                                   require_response=require_labels)
-        return ReadOutcome(result.examples, result.rejects)
-
-    @classmethod
-    def unlabeled_example(cls, text, source):
-        return PromptExample((("user", text),), None, source)
-
-    @staticmethod
-    def strip_label(example):
-        return replace(example, response=None)
 
     # ---------------------------------------------------------------- rendering and encoding
 
@@ -222,19 +183,24 @@ class Generation(Task):
         return [text.strip() for text in out]
 
     def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
+        return self.evaluate_with_generations(model, examples, batch_size=batch_size, progress=progress, desc=desc)[0]
+
+    def evaluate_with_generations(self, model, examples, *, batch_size: int, progress: bool, desc: str
+                                  ) -> tuple[dict, list[dict]]:
+        """(metrics, one record per generated prompt: the first `eval_generations` examples)."""
         loss, tokens = self.response_loss(model, examples, batch_size, progress, desc)
         metrics = {"n": len(examples), "response_tokens": tokens, "loss": loss, "perplexity": math.exp(min(loss, 50))}
         sample = examples[:self.options.eval_generations]
-        self.last_generations = []
-        if sample:
-            texts = self.generate(model, sample, batch_size=min(batch_size, 16), progress=progress, desc=f"{desc} (generate)")
-            self.last_generations = [{"source": ex.source, "prompt": ex.messages[-1][1], "reference": ex.response,
-                                      "generated": text, "exact_match": exact_match(text, ex.response),
-                                      "token_f1": token_f1(text, ex.response)} for ex, text in zip(sample, texts)]
-            metrics["exact_match"] = sum(g["exact_match"] for g in self.last_generations) / len(sample)
-            metrics["token_f1"] = sum(g["token_f1"] for g in self.last_generations) / len(sample)
-            metrics["generated"] = len(sample)
-        return metrics
+        if not sample:
+            return metrics, []
+        texts = self.generate(model, sample, batch_size=min(batch_size, 16), progress=progress, desc=f"{desc} (generate)")
+        generations = [{"source": ex.source, "prompt": ex.messages[-1][1], "reference": ex.response, "generated": text,
+                        "exact_match": exact_match(text, ex.response), "token_f1": token_f1(text, ex.response)}
+                       for ex, text in zip(sample, texts)]
+        metrics["exact_match"] = sum(g["exact_match"] for g in generations) / len(sample)
+        metrics["token_f1"] = sum(g["token_f1"] for g in generations) / len(sample)
+        metrics["generated"] = len(sample)
+        return metrics, generations
 
     def score_held_out(self, model, data, cfg, precision, progress, log, run_dir):
         """Dev/test loss and perplexity, and the generations for the first `eval_generations`
@@ -244,9 +210,9 @@ class Generation(Task):
         metrics, rows = {}, []
         for split, examples in (("dev", data.dev), ("test", data.test)):
             if examples:
-                metrics[split] = self.evaluate(model, examples, batch_size=cfg.training.eval_batch_size,
-                                               progress=progress, desc=f"evaluate {split}", precision=precision.precision)
-                rows += [{"split": split, **g} for g in self.last_generations]
+                metrics[split], generations = self.evaluate_with_generations(
+                    model, examples, batch_size=cfg.training.eval_batch_size, progress=progress, desc=f"evaluate {split}")
+                rows += [{"split": split, **g} for g in generations]
         if rows:
             art.write_json_lines(run_dir / "generations.jsonl", rows)
             log(f"{len(rows)} generations written to {run_dir / 'generations.jsonl'}")
@@ -254,14 +220,6 @@ class Generation(Task):
 
     def training_dataset(self, encoded: EncodedDataset) -> EncodedDataset:
         return self.pack(encoded) if self.options.packing else encoded
-
-    def read_inputs(self, path, on_bad_rows, data_cfg) -> ReadOutcome:
-        from ..data.instructions import read_instructions
-
-        o = self.options
-        result = read_instructions(path, prompt_column=o.prompt_column, response_column=o.response_column,
-                                   messages_column=o.messages_column, on_bad_rows=on_bad_rows, require_response=False)
-        return ReadOutcome(result.examples, result.rejects, sources=[ex.source for ex in result.examples])
 
     def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
         examples = [item if isinstance(item, PromptExample) else PromptExample((("user", str(item)),)) for item in inputs]

@@ -7,86 +7,30 @@ each word is predicted from the window where it sits farthest from an edge.
 """
 from __future__ import annotations
 
-import re
-from collections import Counter
 from dataclasses import replace
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 from tqdm.auto import tqdm
 
-from ..config import StrictModel
 from ..data.examples import TokenExample
+from ..data.formats.tagged_words import WORD
 from ..data.tags import detect_scheme
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from . import register_task
-from .base import EncodedDataset, ReadOutcome, Task
+from .base import EncodedDataset, Task
 from .cache import cached, tokenizer_fingerprint
 
 IGNORE = -100
-WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")  # raw text -> words (with their character offsets)
-
-
-class TokenOptions(StrictModel):
-    tokens_column: str = "tokens"  # JSONL field names
-    tags_column: str = "tags"
-    tag_scheme: Literal["auto", "bio", "bioes", "plain"] = "auto"
-    # an I-X that starts a span under strict BIO/BIOES: error | warn (keep, scored leniently) | repair (read as B-X)
-    invalid_spans: Literal["error", "warn", "repair"] = "error"
-    label_subtokens: Literal["first", "all"] = "first"
-    stride: int = Field(32, ge=0, description="sub-tokens shared by consecutive windows of a long sentence")
 
 
 @register_task("token-classification")
 class TokenClassification(Task):
     """One tag per word: seqeval entity precision/recall/F1 per type (BIO/BIOES), token accuracy."""
 
-    Config = TokenOptions
     metrics = {"f1": True, "token_accuracy": True, "precision": True, "recall": True, "loss": False}
     auto_model = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
-
-    # ---------------------------------------------------------------- data
-
-    @classmethod
-    def read(cls, path, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
-        from ..data.token_readers import read_token_examples
-
-        fmt = "auto" if data_cfg.format == "auto" else data_cfg.format
-        result = read_token_examples(path, fmt=fmt, tokens_column=options.tokens_column, tags_column=options.tags_column,
-                                     scheme=options.tag_scheme, invalid_spans=options.invalid_spans,
-                                     on_bad_rows=data_cfg.on_bad_rows, require_tags=require_labels)
-        return ReadOutcome(result.examples, result.rejects, result.warnings)
-
-    @classmethod
-    def label_set(cls, examples) -> list[str]:
-        tags = {t for ex in examples for t in ex.tags or ()}
-        return sorted(tags, key=lambda t: (t != "O", t[2:] if len(t) > 2 and t[1] == "-" else t, t))
-
-    @classmethod
-    def check_splits(cls, pool, held_out, labels, where) -> list[str]:
-        if len(labels) < 2:
-            raise DataError(f"only one tag ({', '.join(labels)}) in the training sentences", where=where,
-                            fix="a tagger needs at least two tags; check the tag column.")
-        known, warnings = set(labels), []
-        for split, examples in held_out.items():
-            unseen = Counter(t for ex in examples for t in ex.tags or () if t not in known)
-            if unseen:
-                first = next(ex.source for ex in examples if set(ex.tags or ()) - known)
-                warnings.append(f"{first}: {sum(unseen.values())} {split} words carry tags never seen in training "
-                                f"({', '.join(t for t, _ in unseen.most_common(5))}{', ...' if len(unseen) > 5 else ''});"
-                                " the model cannot predict them and they count as errors")
-        return warnings
-
-    @classmethod
-    def unlabeled_example(cls, text, source):
-        return TokenExample(tuple(m.group() for m in WORD.finditer(text)), None, source)
-
-    @staticmethod
-    def strip_label(example):
-        return replace(example, tags=None)
 
     @property
     def scheme(self) -> str:
@@ -200,41 +144,6 @@ class TokenClassification(Task):
                                       desc=desc, precision=precision)
         return {"n": len(examples), "words": sum(len(ex.tokens) for ex in examples),
                 **sequence_scores([list(ex.tags) for ex in examples], predicted, self.scheme)}
-
-    def read_inputs(self, path, on_bad_rows, data_cfg) -> ReadOutcome:
-        """JSONL rows with `tokens` (pre-tokenised: tags back) or `text` (raw: entities with
-        offsets); a CoNLL file (a tag column, if any, is ignored); otherwise one text per line."""
-        import json
-        from pathlib import Path
-
-        from ..data.readers import ReadResult, bad_row, decoded_lines, existing_file
-        from ..data.token_readers import FORMATS, read_token_examples
-
-        path = Path(path)
-        if FORMATS.get(path.suffix.lower()) == "conll" and path.suffix.lower() != ".txt":
-            result = read_token_examples(path, on_bad_rows=on_bad_rows, require_tags=False, scheme="plain")
-            return ReadOutcome([list(ex.tokens) for ex in result.examples], result.rejects)
-        existing_file(path)
-        seen, inputs = ReadResult(path), []
-        for number, line in enumerate(decoded_lines(path, seen, on_bad_rows), 1):
-            if not line.strip():
-                continue
-            if path.suffix.lower() not in (".jsonl", ".ndjson"):
-                inputs.append(line.rstrip("\r"))
-                continue
-            try:
-                row = json.loads(line)
-                item = row.get(self.options.tokens_column, row.get("text")) if isinstance(row, dict) else None
-            except json.JSONDecodeError:
-                item = None
-            ok = (isinstance(item, str) and item.strip()) or (
-                isinstance(item, list) and item and all(isinstance(t, str) and t for t in item))
-            if not ok:
-                bad_row(seen, on_bad_rows, path, number, f"no {self.options.tokens_column!r} list of strings or "
-                     "'text' string in this JSON line", line)
-                continue
-            inputs.append(item)
-        return ReadOutcome(inputs, seen.rejects)
 
     def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
         """A raw text -> its entities with character offsets (and every word's tag); a list of

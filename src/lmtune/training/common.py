@@ -57,7 +57,58 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
         elif not resume:
             raise ConfigError(f"run directory {run_dir} already holds a run",
                               fix="add --resume to continue it, --overwrite to replace it, or --set output_dir=NEW_DIR.")
+        elif _saved(run_dir / art.RUN_FILE, {}).get("status") == "complete":
+            raise ConfigError(f"run directory {run_dir} holds a complete run: there is nothing to resume",
+                              fix="use --overwrite to train it again, or --set output_dir=NEW_DIR for a new run.")
     run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_resumable(run_dir: Path, cfg: RunConfig, data_summary: dict, anyway: bool, log) -> None:
+    """A resumed run must continue the same training: the config and the data files it was
+    started with (its records), or the checkpoint's optimizer state and learning-rate schedule
+    would carry on under settings they were not made for. Refused with the differences named,
+    unless `anyway` (then they are logged)."""
+    import yaml
+
+    saved = _saved(run_dir / art.CONFIG_FILE, None, yaml.safe_load)
+    changed = [] if saved is None else [
+        f"{key}: {before!r} -> {after!r}" for key, before, after in differences(saved, cfg.model_dump(mode="json"))]
+    prints = _saved(run_dir / art.DATA_FILE, {}).get("fingerprints")
+    now = data_summary.get("fingerprints")
+    if prints is not None and now is not None:
+        changed += [f"data file {name}: {'changed' if name in prints and name in now else 'added' if name in now else 'gone'}"
+                    for name in sorted(set(prints) | set(now)) if prints.get(name) != now.get(name)]
+    if not changed:
+        return
+    listing = "; ".join(changed[:8]) + (f"; +{len(changed) - 8} more" if len(changed) > 8 else "")
+    if anyway:
+        log(f"resuming anyway, with these differences from the interrupted run: {listing}")
+        return
+    raise ConfigError(f"--resume would continue {run_dir} under other settings than it was started with: {listing}",
+                      fix="put the old settings (and data) back, start again with --overwrite, or pass --resume-anyway "
+                          "to continue with the checkpoint's optimizer state and learning-rate schedule.")
+
+
+def differences(before: dict, after: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, old value, new value) wherever two nested dicts differ."""
+    out = []
+    for key in sorted(set(before) | set(after), key=str):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            out.append((f"{prefix}{key}", old, new))
+    return out
+
+
+def _saved(path: Path, default, parse=None):
+    """A record of the run dir, or `default` where it is missing or unreadable (a killed write)."""
+    import json
+
+    try:
+        return (parse or json.loads)(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
 
 
 def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: tuple[str, bool] | None,

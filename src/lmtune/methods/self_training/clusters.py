@@ -33,7 +33,6 @@ MAX_CHANCE = 0.05
 # Words in more texts than this share name no topic (a stop-word list for any language).
 LEXICAL_MAX_DF = 0.5
 LEXICAL_DIMENSIONS = 256
-VIEWS = ("embedding", "lexical")
 
 
 @dataclass

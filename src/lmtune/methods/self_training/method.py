@@ -21,69 +21,23 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 from transformers import TrainerCallback
 
 from ...errors import ConfigError
+from ...options.methods import SelfTrainingOptions
 from .. import register_method
 from ..pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
-from ..semi import SemiConfig, SemiSupervised
-from .clusters import VIEWS, bootstrap_labels, lexical_features
+from ..semi import SemiSupervised
+from .clusters import bootstrap_labels, lexical_features
 from .descriptions import description_labels
 
 
 @register_method("self-training")
 class SelfTraining(SemiSupervised):
     """Pseudo-label the pool each round (confidence threshold, class balance), train on it; EMA teacher optional."""
-
-    tasks = ("classification", "token-classification")
-
-    class Config(SemiConfig):
-        alpha: float = Field(1.0, ge=0, description="weight of the pseudo-labeled loss")
-        unlabeled_ratio: float = Field(1.0, gt=0, le=16)
-        rounds: int = Field(2, ge=0, le=20, description="times the model labels the pool again; 0 (with a "
-                                                       "bootstrap) keeps the bootstrap's labels for the whole run")
-        threshold: float = Field(0.7, ge=0, le=1, description="keep pseudo labels at least this confident")
-        # per class at most round/rounds of the pool x the labeled class share: balanced classes,
-        # and a curriculum (the most confident first, more each round)
-        balance: bool = True
-        soft: bool = Field(False, description="train on the teacher's probabilities instead of its argmax")
-        temperature: float = Field(0.5, gt=0, le=1, description="sharpening of soft labels")
-        teacher: Literal["student", "ema"] = "student"
-        ema_decay: float = Field(0.99, gt=0, lt=1)
-        bootstrap: Literal["none", "clusters", "descriptions"] = Field(
-            "none", description="label the pool before the first step (classification): clusters = seeded k-means "
-                                "over the backbone's embeddings and the words' TF-IDF; descriptions = nearest "
-                                "label description, refined by a linear classifier over the same views")
-        bootstrap_views: list[Literal["embedding", "lexical"]] = Field(
-            list(VIEWS), min_length=1, description="what the bootstrap clusters: the backbone's sentence embeddings, "
-                                                   "the words' TF-IDF (lexical), or both (combined where they agree)")
-        label_descriptions: dict[str, str] | None = Field(
-            None, description="bootstrap: descriptions: one short sentence per label, e.g. "
-                              "{negative: a negative review, positive: a positive review}")
-
-    @classmethod
-    def check_options(cls, config, task):
-        if config.bootstrap != "none" and task != "classification":
-            return ("bootstrap", f"bootstrap: {config.bootstrap} gives one class per text; task {task!r} has none",
-                    "use bootstrap: none (the default) for this task.")
-        if config.rounds == 0 and config.bootstrap == "none":
-            return ("rounds", "rounds: 0 never labels the pool without a bootstrap, so nothing would train on it",
-                    "set bootstrap: clusters (or descriptions), or rounds: 1 or more.")
-        if (config.bootstrap == "descriptions") != bool(config.label_descriptions):
-            return (("label_descriptions", "bootstrap: descriptions needs a sentence per label",
-                     "add label_descriptions: {label: sentence, ...} for every label.")
-                    if config.bootstrap == "descriptions" else
-                    ("label_descriptions", "label_descriptions are read by bootstrap: descriptions only",
-                     "set bootstrap: descriptions, or remove label_descriptions."))
-        if config.bootstrap == "descriptions" and "embedding" not in config.bootstrap_views:
-            return ("bootstrap_views", "bootstrap: descriptions compares texts with the descriptions in the "
-                                       "embedding view", "keep embedding in bootstrap_views.")
-        return None
 
     def __init__(self, config, task):
         super().__init__(config, task)
@@ -243,7 +197,7 @@ def bootstrap_share(rounds: int) -> float:
     return 1 / max(1, rounds)
 
 
-def pseudo_label_rows(options: SelfTraining.Config, classes: np.ndarray | None, confidence: np.ndarray,
+def pseudo_label_rows(options: SelfTrainingOptions, classes: np.ndarray | None, confidence: np.ndarray,
                       prior: list[float] | None, fraction: float, n_labels: int) -> np.ndarray:
     """The pool rows to train on: at least `options.threshold` sure, the surest first, at most
     `fraction` of the pool; per class in the labeled proportions (`prior`) when balanced."""

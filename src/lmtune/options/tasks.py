@@ -1,0 +1,47 @@
+"""`task_options` of each task."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..config import StrictModel
+from . import TASK_OPTIONS, Options
+
+
+class ClassificationOptions(StrictModel):
+    pass
+
+
+class TokenOptions(StrictModel):
+    tokens_column: str = "tokens"  # JSONL field names
+    tags_column: str = "tags"
+    tag_scheme: Literal["auto", "bio", "bioes", "plain"] = "auto"
+    # an I-X that starts a span under strict BIO/BIOES: error | warn (keep, scored leniently) | repair (read as B-X)
+    invalid_spans: Literal["error", "warn", "repair"] = "error"
+    label_subtokens: Literal["first", "all"] = "first"
+    stride: int = Field(32, ge=0, description="sub-tokens shared by consecutive windows of a long sentence")
+
+
+class GenerationOptions(StrictModel):
+    prompt_column: str = "prompt"  # JSONL field names
+    response_column: str = "response"
+    messages_column: str = "messages"
+    template: Literal["auto", "chat", "simple"] = "auto"  # auto: the tokenizer's chat template if it has one
+    # concatenate whole training examples into blocks of up to model.max_length tokens (less
+    # padding; examples in one block attend to each other); never splits an example
+    packing: bool = False
+    max_new_tokens: int = Field(128, ge=1)
+    do_sample: bool = False  # false: greedy
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    eval_generations: int = Field(32, ge=0, description="dev/test prompts generated after training and written out")
+
+
+TASK_OPTIONS.register("classification")(Options(
+    ClassificationOptions, "Sequence classification: one label per text (accuracy, macro-F1, per-class report)."))
+TASK_OPTIONS.register("token-classification")(Options(
+    TokenOptions, "One tag per word: seqeval entity precision/recall/F1 per type (BIO/BIOES), token accuracy."))
+TASK_OPTIONS.register("generation")(Options(
+    GenerationOptions, "Prompt -> response with a causal LM: response-only loss; dev loss/perplexity, generations, "
+                       "exact match and token F1."))

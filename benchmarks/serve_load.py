@@ -80,13 +80,48 @@ async def load(port: int, texts: list[str], clients: int, requests: int, seconds
             "errors": sum(s != 200 for s in statuses)}
 
 
-def abuse(port: int) -> list[tuple[str, int, int]]:
-    """(case, expected status, got status)."""
+async def poisoned(port: int, clients: int = 8, requests: int = 16) -> int:
+    """Valid clients beside one that sends a lone surrogate (valid JSON, no text) in a loop:
+    how many valid requests did not get their 200."""
+    import httpx
+
+    url, auth = f"http://127.0.0.1:{port}/v1/predict", {"Authorization": f"Bearer {KEY}"}
+    done = asyncio.Event()
+    lost = 0
+
+    async def valid(http):
+        nonlocal lost
+        for i in range(requests):
+            r = await http.post(url, json={"texts": [f"a fine review number {i}"]}, headers=auth)
+            lost += r.status_code != 200
+
+    async def poison(http):
+        while not done.is_set():
+            await http.post(url, content=b'{"texts": ["good", "\\ud800"]}',
+                            headers={**auth, "content-type": "application/json"})
+
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients + 1)) as http:
+        poisoner = asyncio.create_task(poison(http))
+        await asyncio.gather(*(valid(http) for _ in range(clients)))
+        done.set()
+        await poisoner
+    return lost
+
+
+def busy_port_exit(port: int, cmd: list[str]) -> int:
+    """Exit code of a second `lmtune serve` on the port the first one holds (systemd restarts on non-zero)."""
+    return subprocess.run(cmd + ["--port", str(port)], capture_output=True, timeout=120).returncode
+
+
+def abuse(port: int, cmd: list[str]) -> list[tuple[str, int, int]]:
+    """(case, expected status (or count, or exit code), got)."""
     import httpx
 
     url, auth = f"http://127.0.0.1:{port}/v1/predict", {"Authorization": f"Bearer {KEY}"}
     json_h = {**auth, "content-type": "application/json"}
     cases = [("malformed JSON", 422, lambda: httpx.post(url, content=b"{nope", headers=json_h)),
+             ("invalid UTF-8", 400, lambda: httpx.post(url, content=b'{"texts": ["\xff\xfe"]}', headers=json_h)),
+             ("nesting 10,000 deep", 400, lambda: httpx.post(url, content=b"[" * 10_000, headers=json_h)),
              ("wrong types", 422, lambda: httpx.post(url, json={"texts": [1, {"a": 2}]}, headers=auth)),
              ("oversized body (2 MB)", 413, lambda: httpx.post(url, content=b" " * 2_000_000, headers=json_h)),
              ("10,000 texts in one call", 413, lambda: httpx.post(url, json={"texts": ["hi"] * 10_000}, headers=auth)),
@@ -100,6 +135,10 @@ def abuse(port: int) -> list[tuple[str, int, int]]:
         time.sleep(1)
         served = httpx.post(url, json={"texts": ["still serving?"]}, headers=auth, timeout=30).status_code
         results.append(("slow client (others still served)", 200, served))
+        stalled = slow.recv(4096).split(b" ", 2)[1]  # the server cuts the stalled body (read timeout)
+        results.append(("stalled body (read timeout)", 408, int(stalled)))
+    results.append(("poisoned batch: valid requests lost", 0, asyncio.run(poisoned(port))))
+    results.append(("second server on the busy port: exit", 2, busy_port_exit(port, cmd)))
     results.append(("healthy after", 200, httpx.get(f"http://127.0.0.1:{port}/readyz").status_code))
     return results
 
@@ -150,7 +189,7 @@ def main() -> None:
                       f"{r['p50'] * 1000:>7.0f} {r['p95'] * 1000:>7.0f} {r['p99'] * 1000:>7.0f} {r['errors']:>6}", flush=True)
             if name.endswith("fp32"):
                 print("\nabuse cases against lmtune serve (fp32):")
-                for case, want, got in abuse(port):
+                for case, want, got in abuse(port, cmd):
                     print(f"  {case:<36} expected {want}, got {got}  {'ok' if want == got else 'FAIL'}", flush=True)
                 print()
         finally:

@@ -123,3 +123,23 @@ def test_validate_checks_the_backbone_and_max_length(tmp_path, toy_files, tiny_b
     cfg.write_text(yaml.safe_dump({**raw, "model": {"name": str(tmp_path / "no-such-model")}}))
     assert cli("validate", str(cfg)) == 2
     assert "model directory not found" in capsys.readouterr().err
+
+
+def test_version_runs_and_predict_from_text_and_stdin(trained_run, capsys, monkeypatch):
+    import io
+
+    assert cli("--version") == 0
+    assert capsys.readouterr().out.startswith("lmtune ")
+    root = trained_run.run_dir.parent
+    assert cli("runs", str(root)) == 0
+    out = capsys.readouterr().out
+    assert trained_run.run_dir.name in out and "complete" in out and "acc" in out
+    assert cli("predict", str(trained_run.run_dir), "--text", "good great film", "--text", "bad awful movie") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(rows) == 2 and all(r["label"] in trained_run.data.labels for r in rows)
+    monkeypatch.setattr("sys.stdin", io.StringIO("good great film\n\nbad awful movie\n"))
+    assert cli("predict", str(trained_run.run_dir), "--input", "-") == 0
+    piped = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [r["label"] for r in piped] == [r["label"] for r in rows]
+    assert cli("predict", str(trained_run.run_dir)) == 2  # neither --input nor --text
+    assert "give the texts one way" in capsys.readouterr().err

@@ -143,3 +143,17 @@ def test_mpnet_resolves_by_name_and_hub_id(monkeypatch, tmp_path):
         "sentence-transformers/all-mpnet-base-v2"
     monkeypatch.setattr(models, "is_installed", lambda backbone: False)
     assert resolve_backbone("sentence-transformers/all-mpnet-base-v2") == "sentence-transformers/all-mpnet-base-v2"
+
+
+def test_an_unreachable_hub_fails_at_once_naming_the_way_out(monkeypatch):
+    """Without this the hub client retries for ~25 s offline before its own error."""
+    import lmtune.models as models
+    from lmtune.errors import ModelError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(models, "_hub_host_resolves", lambda: False)
+    with pytest.raises(ModelError, match="unreachable") as err:
+        models.resolve_backbone("some-org/never-cached-model")
+    assert "packaged backbone" in err.value.fix
+    monkeypatch.setattr(models, "_hub_host_resolves", lambda: True)
+    assert models.resolve_backbone("some-org/never-cached-model") == "some-org/never-cached-model"

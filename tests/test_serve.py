@@ -66,6 +66,96 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_stays_healthy(client, paylo
     assert client.post("/v1/predict", json={"texts": ["good"]}, headers=auth()).status_code == 200
 
 
+@pytest.mark.parametrize("payload", [b'{"texts": ["caf\xe9 \xff"]}', b'{"texts": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_invalid_utf8_and_deep_nesting_answer_in_the_error_shape(client, payload):
+    r = client.post("/v1/predict", content=payload, headers={**auth(), "content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert set(r.json()) == {"error"} and r.json()["error"]["code"] and r.json()["error"]["message"]
+    assert client.post("/v1/predict", json={"texts": ["good"]}, headers=auth()).status_code == 200
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(client):
+    assert client.get("/v2/nothing").json()["error"]["code"] == "not_found"
+    r = client.get("/v1/predict", headers=auth())
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_server_failure_is_json_logged_and_counted(trained_run, caplog):
+    settings = ServeSettings()
+    with TestClient(create_app(trained_run.run_dir, settings), raise_server_exceptions=False) as c:
+        def broken(texts):
+            raise RuntimeError("model exploded")
+
+        batcher = next(v for v in _app_state(c.app).values() if isinstance(v, MicroBatcher))
+        batcher.predict = broken
+        with caplog.at_level(logging.INFO, logger="lmtune"):
+            r = c.post("/v1/predict", json={"texts": ["good"]})
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        assert r.headers["x-request-id"]
+        assert any("model exploded" in rec.getMessage() or (rec.exc_info and "model exploded" in str(rec.exc_info[1]))
+                   for rec in caplog.records)
+        access = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "lmtune.access"]
+        assert access[-1]["status"] == 500 and "model exploded" in access[-1]["error"]
+        assert 'lmtune_requests_total{path="/v1/predict",status="500"} 1.0' in c.get("/metrics").text
+
+
+def _app_state(app) -> dict:
+    """The `state` dict the app's routes close over (the served model, the batcher)."""
+    for route in app.routes:
+        for cell in getattr(getattr(route, "endpoint", None), "__closure__", None) or ():
+            if isinstance(cell.cell_contents, dict) and "batcher" in cell.cell_contents:
+                return cell.cell_contents
+    raise AssertionError("no state found")
+
+
+def test_a_stalled_body_gets_408_instead_of_holding_the_connection(trained_run):
+    from lmtune.serve.app import BodyLimit
+
+    async def app(scope, receive, send):
+        raise AssertionError("never reached")
+
+    async def receive():
+        if not receive.sent:
+            receive.sent = True
+            return {"type": "http.request", "body": b'{"texts": ["hal', "more_body": True}
+        await asyncio.sleep(60)  # the client stalls
+
+    receive.sent, sent = False, []
+
+    async def send(message):
+        sent.append(message)
+
+    async def scenario():
+        started = asyncio.get_running_loop().time()
+        await BodyLimit(app, max_bytes=1000, read_timeout_s=0.2)({"type": "http", "headers": []}, receive, send)
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(scenario()) < 5
+    assert sent[0]["status"] == 408 and json.loads(sent[1]["body"])["error"]["code"] == "body_timeout"
+
+
+def test_a_request_cut_by_the_shutdown_grace_gets_503():
+    from lmtune.serve.app import ShutdownAnswer
+
+    async def slow_app(scope, receive, send):
+        await asyncio.sleep(60)  # still predicting when the grace ends
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def scenario():
+        task = asyncio.create_task(ShutdownAnswer(slow_app)({"type": "http"}, None, send))
+        await asyncio.sleep(0.05)
+        task.cancel()  # what uvicorn does to running requests when timeout_graceful_shutdown ends
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert sent[0]["status"] == 503 and json.loads(sent[1]["body"])["error"]["code"] == "shutting_down"
+
+
 def test_streamed_oversized_body_is_refused(client):
     def chunks():
         for _ in range(10):
@@ -197,6 +287,9 @@ def test_mask_pii():
     masked = mask_pii("Ann (ann.lee@corp.io) paid with 4111 1111 1111 1111, see https://x.io/a, call 555-123-4567")
     assert masked == "Ann ([EMAIL]) paid with [CARD], see [URL], call [PHONE]"
     assert mask_pii("In 2024 we sold 15 units.") == "In 2024 we sold 15 units."
+    assert mask_pii("pay DE89 3704 0044 0532 0130 00 or GB29NWBK60161331926819.") == "pay [IBAN] or [IBAN]."
+    assert mask_pii("from 192.168.1.20 via 2001:db8:85a3::8a2e:370:7334 and ::1") == "from [IP] via [IP] and [IP]"
+    assert mask_pii("at 12:30:45, a 3:2 win") == "at 12:30:45, a 3:2 win"
 
 
 def test_cli_refuses_public_bind_without_keys(trained_run):

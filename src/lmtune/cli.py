@@ -23,15 +23,36 @@ PrecisionOption = typer.Option("auto", "--precision", help="unquantized inferenc
                                "has it, else fp32) | fp32 | bf16")
 CompileOption = typer.Option(False, "--compile", help="torch.compile the model: faster on long jobs, ~15 s to start")
 SetOption = typer.Option([], "--set", help="override a config key, e.g. --set training.epochs=3 (repeatable)")
+ResumeOption = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint")
+ResumeAnywayOption = typer.Option(False, "--resume-anyway",
+                                  help="--resume even where the config or data changed since the run started")
+OverwriteOption = typer.Option(False, "--overwrite", help="replace an existing run directory")
+ProgressOption = typer.Option(None, "--progress/--no-progress",
+                              help="progress bars (default: only when standard error is a terminal; log lines always)")
+
+
+def _bars(progress: Optional[bool]) -> bool:
+    """Bars on a terminal; a log file or CI gets the plain lines alone (no carriage-return noise)."""
+    return sys.stderr.isatty() if progress is None else progress
 
 
 # commands that check or list and load no model: importing transformers (and torch) costs seconds
-NO_MODEL_COMMANDS = {"validate", "ls"}
+NO_MODEL_COMMANDS = {"validate", "ls", "runs"}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        console.print(f"lmtune {metadata.version('lmtune')}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _options(ctx: typer.Context,
-             debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
+             debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
+             version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print lmtune's version and exit")) -> None:
     # --debug is declared here for parsing and help; main() acts on it
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -53,17 +74,16 @@ def _log(message: str) -> None:
 @app.command()
 def train(config: Path = typer.Argument(..., help="YAML config (see examples/)"),
           set_: List[str] = SetOption,
-          resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
-          resume_anyway: bool = typer.Option(False, "--resume-anyway", help="--resume even where the config or data "
-                                                                             "changed since the run started"),
-          overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
+          resume: bool = ResumeOption, resume_anyway: bool = ResumeAnywayOption,
+          overwrite: bool = OverwriteOption, progress: Optional[bool] = ProgressOption) -> None:
     """Fine-tune a model for the config's task (classification, token-classification) from a config file."""
     from .evaluation.report import metrics_table
     from .recipes.finetune import train as run_train
     from .recipes.validation import load_config
 
     cfg = load_config(config, set_)
-    result = run_train(cfg, resume=resume, resume_anyway=resume_anyway, overwrite=overwrite, log=_log)
+    result = run_train(cfg, resume=resume, resume_anyway=resume_anyway, overwrite=overwrite, progress=_bars(progress),
+                       log=_log)
     if not result.metrics:  # a torchrun rank other than 0: rank 0 reports
         return
     for split in ("dev", "test"):
@@ -75,16 +95,14 @@ def train(config: Path = typer.Argument(..., help="YAML config (see examples/)")
 @app.command()
 def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unlabeled text), model and pretrain sections"),
              set_: List[str] = SetOption,
-             resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint"),
-             resume_anyway: bool = typer.Option(False, "--resume-anyway", help="--resume even where the config or "
-                                                                                "data changed since the run started"),
-             overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory")) -> None:
+             resume: bool = ResumeOption, resume_anyway: bool = ResumeAnywayOption,
+             overwrite: bool = OverwriteOption, progress: Optional[bool] = ProgressOption) -> None:
     """Continue pretraining a backbone on domain text (masked LM or causal LM)."""
     from .recipes.pretrain import pretrain as run_pretrain
     from .recipes.validation import load_config
 
     result = run_pretrain(load_config(config, set_), resume=resume, resume_anyway=resume_anyway, overwrite=overwrite,
-                          log=_log)
+                          progress=_bars(progress), log=_log)
     m = result.metrics
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
@@ -127,19 +145,30 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
 
 @app.command()
 def predict(run_dir: Path = typer.Argument(..., help="a finished run directory"),
-            input: Path = typer.Option(..., "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text per line "
-                                       "(token-classification: JSONL with text or tokens, CoNLL)"),
-            output: Path = typer.Option(..., "--output", help="JSONL: label, score and probabilities per row "
-                                        "(- for standard output)"),
+            input: Optional[Path] = typer.Option(None, "--input", help="CSV/TSV/JSONL/Parquet, or .txt with one text "
+                                                 "per line (token-classification: JSONL with text or tokens, CoNLL); "
+                                                 "- reads one text per line from standard input"),
+            text: List[str] = typer.Option([], "--text", help="a text to label (repeatable), instead of --input"),
+            output: Path = typer.Option(Path("-"), "--output", help="JSONL: label, score and probabilities per row "
+                                        "(default -: standard output)"),
             overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output file"),
             text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
             on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),
             batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption,
             precision: str = PrecisionOption) -> None:
-    """Label every row of a file."""
+    """Label every row of a file, the lines of standard input (--input -) or the --text arguments."""
     from .api import predict as run_predict
+    from .errors import ConfigError
 
-    records = run_predict(run_dir, input=input, output=output, text_column=text_column,
+    if bool(text) == (input is not None):
+        raise ConfigError("give the texts one way: --input FILE (or - for standard input), or --text TEXT",
+                          fix="e.g. lmtune predict RUN --text 'great film' or lmtune predict RUN --input reviews.csv")
+    texts = list(text) or None
+    if input is not None and str(input) == "-":
+        texts, input = [line.rstrip("\r\n") for line in sys.stdin if line.strip()], None
+        if not texts:
+            raise ConfigError("no text on standard input", fix="pipe one text per line into lmtune predict --input -.")
+    records = run_predict(run_dir, texts, input=input, output=output, text_column=text_column,
                           on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
                           precision=precision, overwrite=overwrite,
                           log=(lambda m: err_console.print(f"· {m}", highlight=False)) if str(output) == "-" else _log)
@@ -187,6 +216,7 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
           max_texts: int = typer.Option(64, help="texts per request"),
           max_text_chars: int = typer.Option(20_000),
           max_body_bytes: int = typer.Option(1_000_000),
+          read_timeout: float = typer.Option(5.0, help="seconds a client may pause inside a request body (then 408)"),
           max_batch: int = typer.Option(32, help="texts per model call, across concurrent requests"),
           max_wait_ms: float = typer.Option(0.0, help="extra wait for other requests to share a model call "
                                             "(0: batch whatever queued while the model was busy)"),
@@ -214,7 +244,8 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     require_classification(run_dir, "lmtune serve")  # before anything says "serving"
     load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
     _check_port_free(host, port)
-    settings = ServeSettings(max_body_bytes=max_body_bytes, max_texts=max_texts, max_text_chars=max_text_chars,
+    settings = ServeSettings(max_body_bytes=max_body_bytes, read_timeout_s=read_timeout, max_texts=max_texts,
+                             max_text_chars=max_text_chars,
                              max_batch=max_batch, max_wait_ms=max_wait_ms, cors_origins=list(cors_origin),
                              api_key_digests=load_api_keys(api_key_file) if api_key_file else None,
                              log_text=log_text, quantize=quantize, precision=precision)
@@ -279,7 +310,7 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
                output: str = typer.Option("runs/quickstart", help="run directory (a previous lmtune run there is replaced)"),
                method: Optional[str] = typer.Option(None, help="supervised, self-training, ... (default: the "
                                                                    "best measured in BENCHMARKS.md)"),
-               set_: List[str] = SetOption) -> None:
+               set_: List[str] = SetOption, progress: Optional[bool] = ProgressOption) -> None:
     """Fine-tune the packaged MiniLM on packaged BBC News with 4 labels per class, then score 1,000 held-out docs."""
     from .errors import ConfigError
     from .evaluation.report import metrics_table
@@ -295,7 +326,7 @@ def quickstart(labels_per_class: int = typer.Option(4, help="labels per class to
                   f"{cfg.data.test_size:.0f} held-out test documents, method [bold]{chosen}[/bold]")
     measured = ", ".join(f"{m} {acc:.3f}" for m, acc in MEASURED.items())
     console.print(f"benchmark ({MEASURED_ON}): {measured}; --method supervised runs the labels alone")
-    result = run_train(cfg, overwrite=True, log=_log)
+    result = run_train(cfg, overwrite=True, progress=_bars(progress), log=_log)
     console.print(metrics_table(result.metrics["test"], f"BBC News test, {labels_per_class} labels/class"))
     console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time: {time.time() - started:.0f}s")
 
@@ -314,6 +345,47 @@ def list_components() -> None:
         for name, doc in rows:
             console.print(f"  {name:<16} {doc}")
     _list_backbones()
+
+
+@app.command("runs")
+def list_runs(root: Path = typer.Argument(Path("runs"), help="where to look for run directories (recursively)")) -> None:
+    """List the run directories under ROOT: task, status, backbone, method, test score, date."""
+    from rich.table import Table
+
+    from .artifacts import METRICS_FILE, RUN_FILE, read_json
+
+    table = Table(title=f"lmtune runs under {root}")
+    for column in ("run", "task", "status", "backbone", "method", "score", "finished"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    found = 0
+    for info_file in sorted(root.rglob(RUN_FILE)) if root.is_dir() else []:
+        try:
+            info = read_json(info_file)
+            metrics = read_json(info_file.parent / METRICS_FILE) if (info_file.parent / METRICS_FILE).is_file() else {}
+        except ValueError:  # a record cut by a kill: shown, not hidden
+            info, metrics = {"status": "unreadable record"}, {}
+        found += 1
+        backbone = str(info.get("backbone", ""))
+        table.add_row(str(info_file.parent.relative_to(root)), info.get("kind") or info.get("task", "?"),
+                      info.get("status", "?"), Path(backbone).name if "/" in backbone and Path(backbone).is_dir()
+                      else backbone, info.get("method", ""), _score(metrics),
+                      info.get("finished", ""))
+    if not found:
+        console.print(f"no lmtune runs under {root}")
+        return
+    console.print(table)
+
+
+def _score(metrics: dict) -> str:
+    """The run's headline number: held-out accuracy and macro-F1, entity F1, or perplexity."""
+    split = metrics.get("test") or metrics.get("dev") or {}
+    if "accuracy" in split:
+        return f"acc {split['accuracy']:.3f} / F1 {split.get('macro_f1', 0):.3f}"
+    if "f1" in split:
+        return f"F1 {split['f1']:.3f}"
+    if metrics.get("perplexity_after") is not None:
+        return f"ppl {metrics['perplexity_after']:.2f}"
+    return f"loss {split['loss']:.3f}" if "loss" in split else ""
 
 
 def _list_backbones() -> None:

@@ -1,6 +1,7 @@
 """Backbones: the packaged default, a local directory, or a hub name (loaded where internet exists)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from .errors import ModelError
@@ -36,7 +37,42 @@ def resolve_backbone(name: str, revision: str | None = None) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelError(f"model directory not found: {name}",
                          fix=f"check the path, or use a packaged backbone ({', '.join(BACKBONES)}).")
+    check_hub_reachable(name, revision)
     return name  # hub id such as 'bert-base-uncased' or 'org/model'
+
+
+def check_hub_reachable(name: str, revision: str | None = None) -> None:
+    """Fail at once, naming the way out, where a hub id is neither cached nor reachable: the hub
+    client would retry for half a minute before its own error. Only the name lookup is probed
+    (no request), and not where a proxy resolves names for us or the hub is set offline."""
+    import os
+
+    if _hub_host_resolves() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json", revision=revision), str):
+        return  # cached: transformers may still load it
+    raise ModelError(f"cannot load {name!r}: the Hugging Face hub is unreachable from here (its name does not "
+                     "resolve) and the model is not in the local cache",
+                     fix=f"connect to the internet, use a local directory, or a packaged backbone "
+                         f"({', '.join(BACKBONES)}; `lmtune ls`).")
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_host_resolves() -> bool:
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 # Where architectures keep the dropout on attention weights (BERT family; Llama, DistilBERT; GPT-2).

@@ -71,7 +71,7 @@ class Recipe:
             "no checkpoint was complete yet, so `--resume` starts from the beginning"))
 
     def fit(self) -> None:
-        self.speed = fit(self.trainer, self.run_dir, self.resume, self.progress, self.log)
+        self.speed = fit(self.trainer, self.run_dir, self.resume, self.log)
         self.train_seconds = round(time.time() - self.started, 1)
 
     def save(self) -> None:

@@ -6,6 +6,7 @@ personal data masked and no text at all unless asked for.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,17 +21,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.pii import mask_pii
 from .batching import MicroBatcher
 from .security import key_allowed
 
 access_log = logging.getLogger("lmtune.access")
+error_log = logging.getLogger("lmtune.serve")
 
 
 @dataclass
 class ServeSettings:
     max_body_bytes: int = 1_000_000
+    read_timeout_s: float = 5.0  # the longest pause inside a request body
     max_texts: int = 64          # per request
     max_text_chars: int = 20_000
     max_batch: int = 32          # texts per model call, across concurrent requests
@@ -57,12 +61,44 @@ def _error_body(code: str, message: str, fix: str = "") -> dict:
     return {"error": {"code": code, "message": message, **({"fix": fix} if fix else {})}}
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a body over the limit, declared or streamed. The body (at most
-    max_bytes) is read here and replayed to the app, so nothing larger is ever buffered."""
+async def _send_error(send, status: int, code: str, message: str, fix: str) -> None:
+    body = json.dumps(_error_body(code, message, fix)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+
+class ShutdownAnswer:
+    """Outermost ASGI middleware: a request still running when the server's shutdown grace ends
+    is cancelled; it gets a 503 in the error shape (retry elsewhere) instead of uvicorn's 500."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if scope["type"] == "http" and not started:
+                await _send_error(send, 503, "shutting_down", "the server stopped before this request finished",
+                                  "retry: a restarted or another instance answers it.")
+            raise
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over the limit, declared or streamed; 408 when the client
+    stops sending mid-body for `read_timeout_s`. The body (at most max_bytes) is read here and
+    replayed to the app, so nothing larger is ever buffered."""
+
+    def __init__(self, app, max_bytes: int, read_timeout_s: float = 5.0):
+        self.app, self.max_bytes, self.read_timeout_s = app, max_bytes, read_timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -72,7 +108,11 @@ class BodyLimit:
             return await self._reject(send)
         chunks, size, more = [], 0, True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except asyncio.TimeoutError:  # an incomplete body must not hold the connection
+                return await _send_error(send, 408, "body_timeout", f"no more of the request body came for "
+                                         f"{self.read_timeout_s:g} s", "send the whole body at once.")
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
@@ -92,11 +132,8 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send):
-        body = json.dumps(_error_body("body_too_large", f"request body over {self.max_bytes} bytes",
-                                      "send fewer or shorter texts per request.")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, 413, "body_too_large", f"request body over {self.max_bytes} bytes",
+                          "send fewer or shorter texts per request.")
 
 
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
@@ -108,8 +145,10 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
     state: dict = {"ready": False}
     app = FastAPI(title="lmtune", lifespan=_lifespan(run_dir, settings, state, metrics),
                   docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost: its 413s are counted and logged
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,  # innermost: its 413s are counted and logged
+                       read_timeout_s=settings.read_timeout_s)
     _observe(app, metrics)
+    app.add_middleware(ShutdownAnswer)  # outside the others: it answers for a request cancelled anywhere inside
     if settings.cors_origins:  # outermost, so every answer carries the headers
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["POST", "GET"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
@@ -170,7 +209,14 @@ def _observe(app, metrics: ServeMetrics) -> None:
         started = time.perf_counter()
         request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         request.state.log = {}
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # a bug or a broken model: JSON like every other error, logged and counted
+            error_log.exception("request %s failed", request.state.request_id)
+            request.state.log["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            response = JSONResponse(_error_body("internal_error", "the server failed on this request",
+                                                "retry; if it persists, report it with the x-request-id header's "
+                                                "value (the server log has the details)."), status_code=500)
         seconds = time.perf_counter() - started
         path = request.url.path if request.url.path in ("/v1/predict", "/healthz", "/readyz", "/metrics") else "other"
         metrics.requests.labels(path, str(response.status_code)).inc()
@@ -195,6 +241,15 @@ def _error_handlers(app) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return JSONResponse(_error_body("invalid_request", f"{where or 'body'}: {first.get('msg', 'invalid')}",
                                         'send JSON like {"texts": ["first text", "second text"]}.'), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own: unparsable body, unknown path, wrong method
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        fix = {400: "send a UTF-8 JSON body like {\"texts\": [\"first text\"]}.",
+               404: "the API is POST /v1/predict, GET /healthz, /readyz, /metrics.",
+               405: "the API is POST /v1/predict, GET /healthz, /readyz, /metrics."}.get(exc.status_code, "")
+        return JSONResponse(_error_body(code, str(exc.detail), fix), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
 
 def _check_texts(texts: list[str], settings: ServeSettings) -> None:

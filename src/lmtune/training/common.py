@@ -229,13 +229,12 @@ def start_records(cfg: RunConfig, run_dir: Path, data_summary: dict, precision: 
     return run_info
 
 
-def fit(trainer, run_dir: Path, resume: bool, progress: bool, log) -> dict:
+def fit(trainer, run_dir: Path, resume: bool, log) -> dict:
     """Run the Trainer, continuing from the last complete checkpoint when resuming; returns its
     throughput figures."""
-    if not progress:  # quiet: no per-step log dicts on stdout either
-        from transformers.trainer_callback import PrinterCallback
+    from .progress import replace_printing
 
-        trainer.remove_callback(PrinterCallback)
+    replace_printing(trainer, log)
     checkpoint = art.last_complete_checkpoint(run_dir) if resume else None
     if checkpoint:
         log(f"resuming from {checkpoint}")

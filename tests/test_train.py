@@ -289,6 +289,23 @@ def test_many_tiny_epochs_are_evaluated_every_kth_epoch(toy_config, tmp_path):
     assert result.metrics["best_checkpoint"].endswith(tuple(f"checkpoint-{s}" for s in evals))
 
 
+def test_without_a_dev_set_checkpoints_are_timed(toy_config):
+    """No dev set, nothing to select: a checkpoint per training.checkpoint_minutes, not per epoch."""
+    del toy_config["data"]["dev"]
+    toy_config["data"]["dev_size"] = 0
+    toy_config["training"].update(epochs=3, keep_checkpoints=True)
+
+    def checkpoints(**training) -> list[int]:
+        cfg = {**toy_config, "training": {**toy_config["training"], **training}}
+        result = run(cfg, overwrite=True)
+        return sorted(int(p.name.split("-")[1]) for p in (result.run_dir / "checkpoints").glob("checkpoint-*"))
+
+    assert checkpoints() == []  # a run shorter than the default 5 minutes writes none
+    assert checkpoints(checkpoint_minutes=0, save_total_limit=10) == [10, 20, 30]  # one per epoch
+    timed = checkpoints(checkpoint_minutes=1e-5, save_total_limit=100)  # every step, bar the last
+    assert timed == list(range(1, 30))
+
+
 def test_overwrite_never_deletes_a_directory_lmtune_did_not_write(toy_config, tmp_path):
     victim = tmp_path / "victim"
     victim.mkdir()

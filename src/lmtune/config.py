@@ -126,6 +126,10 @@ class TrainingConfig(StrictModel):
     # per-epoch checkpoints (weights + optimizer state, ~3x the model) exist to resume a killed
     # run; once the run is complete they are deleted unless kept
     keep_checkpoints: bool = False
+    # without a dev set nothing picks a best epoch, so checkpoints only serve a resume: one every
+    # this many minutes of training, not one per epoch (a 110M model's is 1.3 GB, seconds to
+    # write). 0: one per epoch (at most 20), as with a dev set
+    checkpoint_minutes: float = Field(5.0, ge=0)
 
 
 class PretrainConfig(StrictModel):

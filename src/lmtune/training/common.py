@@ -143,6 +143,10 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     callbacks = []
     if select and t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    if not select and t.checkpoint_minutes > 0:
+        from .checkpoints import TimedCheckpoints
+
+        callbacks.append(TimedCheckpoints(t.checkpoint_minutes * 60))
     return args, callbacks, precision
 
 
@@ -163,7 +167,11 @@ MAX_EVALUATIONS = 20
 def checkpoint_schedule(cfg: RunConfig, n_train: int, evaluate: bool, log) -> dict:
     """Evaluate (when there is a dev set) and checkpoint at the end of every epoch, or of every
     k-th epoch when a run has more than MAX_EVALUATIONS epochs: a few labeled examples make
-    epochs of a step or two, and scoring the dev set after each would cost more than training."""
+    epochs of a step or two, and scoring the dev set after each would cost more than training.
+    Without a dev set, checkpoints are timed instead (TimedCheckpoints) unless
+    training.checkpoint_minutes is 0."""
+    if not evaluate and cfg.training.checkpoint_minutes > 0:
+        return {"eval_strategy": "no", "save_strategy": "no"}
     per_epoch = steps_per_epoch(cfg, n_train)
     epochs = optimizer_steps(cfg, n_train) / per_epoch
     if epochs <= MAX_EVALUATIONS:

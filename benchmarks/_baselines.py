@@ -1,5 +1,7 @@
 """What a user writes by hand, for the benchmarks to compare against: a plain transformers
-Trainer script (the tutorial's recipe) and SetFit, on the same backbone as the lmtune rows."""
+Trainer script (the tutorial's recipe), SetFit, and the two cheapest probes (logistic regression
+on the frozen backbone's mean-pooled embeddings, and on TF-IDF), on the same backbone and labels
+as the lmtune rows."""
 from __future__ import annotations
 
 import time
@@ -62,3 +64,36 @@ def setfit(train, test, labels: list[str], *, output_dir: str, seed: int, num_it
     preds = np.asarray(model.predict([e.text for e in test], batch_size=64))
     accuracy = float((preds == np.array([labels.index(e.label) for e in test])).mean())
     return {"accuracy": accuracy, "train_s": train_s}
+
+
+def embedding_probe(train, test, labels: list[str], *, backbone: str = "default", **_) -> dict:
+    """Logistic regression on the frozen backbone's mean-pooled, normalised embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    from lmtune.evaluation.predict import embed_texts
+    from lmtune.loading import load_encoder
+
+    encoder, tokenizer, max_length = load_encoder(backbone, MAX_LENGTH)
+    started = time.perf_counter()
+    x_train, x_test = (embed_texts(encoder, tokenizer, [e.text for e in split], max_length=max_length, progress=False)
+                       for split in (train, test))
+    return _probe(LogisticRegression(max_iter=2000), x_train, x_test, train, test, labels, started)
+
+
+def tfidf_probe(train, test, labels: list[str], **_) -> dict:
+    """Logistic regression on the words' TF-IDF (word 1-2 grams), fitted on the labeled texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit([e.text for e in train])
+    return _probe(LogisticRegression(max_iter=2000), words.transform([e.text for e in train]),
+                  words.transform([e.text for e in test]), train, test, labels, started)
+
+
+def _probe(classifier, x_train, x_test, train, test, labels, started) -> dict:
+    import numpy as np
+
+    classifier.fit(x_train, [labels.index(e.label) for e in train])
+    accuracy = float((classifier.predict(x_test) == np.array([labels.index(e.label) for e in test])).mean())
+    return {"accuracy": accuracy, "train_s": time.perf_counter() - started}

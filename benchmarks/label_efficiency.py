@@ -1,6 +1,7 @@
 """Accuracy per label spent: lmtune's supervised and semi-supervised methods vs a plain
-transformers Trainer script and SetFit, same split, seeds and backbone (packaged MiniLM, max
-length 256), with 1, 2, 4 and 16 labels per class, and the fully supervised ceiling.
+transformers Trainer script, SetFit and logistic-regression probes (frozen embeddings, TF-IDF),
+same split, seeds and backbone (packaged MiniLM unless --model, max length 256), with 1, 2, 4
+and 16 labels per class, and the fully supervised ceiling.
 
 Each (dataset, labels per class, method, seed) is one row, appended to a JSONL file as it
 finishes, so a killed run resumes where it stopped. The test set (1,000 docs) is the same for
@@ -35,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 HERE = Path(__file__).resolve().parent
-BASELINES = ["plain-trainer", "setfit"]
+BASELINES = ["plain-trainer", "setfit", "embedding-probe", "tfidf-probe"]
 SPLIT_SEED = 0
 DEV_SPLIT_SEED = 1  # --dev: the dev split, drawn from what the test split (SPLIT_SEED) leaves
 # What a user writes for `bootstrap: descriptions`: one short sentence per label. The rows of
@@ -103,7 +104,10 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
                       data.train, data.test, data.labels, output_dir=tmp + "/plain", seed=seed,
                       num_train_epochs=args.plain_epochs, backbone=args.model),
                   "setfit": lambda: _baselines.setfit(data.train, data.test, data.labels, output_dir=tmp + "/setfit",
-                                                      seed=seed, backbone=args.model)}[method]
+                                                      seed=seed, backbone=args.model),
+                  "embedding-probe": lambda: _baselines.embedding_probe(data.train, data.test, data.labels,
+                                                                        backbone=args.model),
+                  "tfidf-probe": lambda: _baselines.tfidf_probe(data.train, data.test, data.labels)}[method]
             accuracy = fn()["accuracy"]
         else:
             result = train(cfg, overwrite=True, progress=False,
@@ -183,8 +187,8 @@ def main() -> None:
     from lmtune.quickstart import METHOD_PRESETS
 
     parser.add_argument("--methods", nargs="+", choices=BASELINES + list(METHOD_PRESETS) + [WITH_DESCRIPTIONS],
-                        default=["plain-trainer", "setfit", "supervised", "mlm-aux", "self-training", "consistency",
-                                 "fixmatch", WITH_DESCRIPTIONS])
+                        default=["tfidf-probe", "embedding-probe", "plain-trainer", "setfit", "supervised", "mlm-aux",
+                                 "self-training", "consistency", "fixmatch", WITH_DESCRIPTIONS])
     parser.add_argument("--model", default="default", help="backbone of every row: default (MiniLM), mpnet, a directory")
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000, help="cap on the unlabeled pool per run")

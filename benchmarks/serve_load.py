@@ -168,10 +168,12 @@ def main() -> None:
     lmtune_cmd = [sys.executable, "-m", "lmtune", "serve", run_dir, "--api-key-file", str(key_file)]
     servers = [("plain pipeline app (per request)", [sys.executable, "-m", "uvicorn", "_plain_serving_app:app",
                                                      "--log-level", "warning"], {"MODEL_DIR": run_dir}, {}),
-               ("lmtune serve, fp32", lmtune_cmd + ["--quantize", "none"], {}, {"Authorization": f"Bearer {KEY}"}),
+               ("lmtune serve, fp32", lmtune_cmd + ["--quantize", "none", "--precision", "fp32"], {},
+                {"Authorization": f"Bearer {KEY}"}),
                ("lmtune serve, int8", lmtune_cmd + ["--quantize", "int8"], {}, {"Authorization": f"Bearer {KEY}"})]
     if choose_precision("auto").precision == "bf16":
-        servers.append(("lmtune serve, bf16", lmtune_cmd + ["--quantize", "none"], {}, {"Authorization": f"Bearer {KEY}"}))
+        servers.append(("lmtune serve, bf16", lmtune_cmd + ["--quantize", "none", "--precision", "bf16"], {},
+                        {"Authorization": f"Bearer {KEY}"}))
     else:
         print("# bf16 row skipped: this CPU has no AMX/AVX512-BF16 (bf16 would be hundreds of times slower)")
     print(f"# {len(texts)} held-out texts of {args.run_dir}, one per request; <= {args.requests} requests or "

@@ -294,7 +294,10 @@ def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) ->
     summary = data.summary()
     console.print(f"config ok; data: {summary['train']} labeled train, {summary['dev']} dev, {summary['test']} test, "
                   f"{summary['unlabeled']} unlabeled, {summary['rejected']} rejected")
-    console.print(f"labels per class in train: {summary['train_per_class']}")
+    if summary["train_per_class"]:
+        console.print(f"labels per class in train: {summary['train_per_class']}")
+    elif data.labels:  # tags (token classification): no one class per example
+        console.print(f"{len(data.labels)} labels in train: {', '.join(data.labels)}")
     shown = 10
     for reject in data.rejects[:shown]:
         console.print(f"  rejected {reject.where()}: {reject.reason}", highlight=False)

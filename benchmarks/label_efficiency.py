@@ -200,9 +200,13 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra config override for the lmtune rows, e.g. --set method.align=false (repeatable)")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "label_efficiency.jsonl")
-    parser.add_argument("--plot", type=Path, default=HERE / "label_efficiency.png")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="default: benchmarks/label_efficiency.png (MiniLM), label_efficiency_<model>.png otherwise")
     args = parser.parse_args()
 
+    if args.plot is None:
+        args.plot = HERE / ("label_efficiency.png" if args.model == "default" else
+                            f"label_efficiency_{Path(args.model).name}.png")
     from _machine import quiet_and_describe
 
     print(quiet_and_describe(f"model: {args.model}  test: {args.test_size}  max unlabeled: {args.max_unlabeled}"),

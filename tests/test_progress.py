@@ -9,6 +9,7 @@ def test_readable_log_lines():
         "loss 0.6931, grad norm 2.3071, lr 8.0e-05"
     assert readable({"eval_loss": 0.41, "eval_macro_f1": 0.8123, "eval_runtime": 3.2, "pseudo_labels": 120}) == \
         "loss 0.4100, macro_f1 0.8123, pseudo_labels 120"
+    assert readable({"loss": float("nan"), "grad_norm": float("inf")}) == "loss nan, grad norm inf"
 
 
 def test_training_logs_readable_lines_and_no_dicts(toy_config, capsys):

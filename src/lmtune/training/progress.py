@@ -24,7 +24,8 @@ def readable(logs: dict) -> str:
         except (TypeError, ValueError):
             parts.append(f"{NAMES.get(key, key)} {value}")
             continue
-        shown = f"{number:.1e}" if key == "learning_rate" else f"{number:g}" if number == int(number) else f"{number:.4f}"
+        # is_integer, not int(): a NaN or inf loss must print, not stop training
+        shown = f"{number:.1e}" if key == "learning_rate" else f"{number:g}" if number.is_integer() else f"{number:.4f}"
         parts.append(f"{NAMES.get(key, key.removeprefix('eval_'))} {shown}")
     return ", ".join(parts)
 

@@ -87,3 +87,10 @@ def test_labels_that_differ_only_in_case_are_warned_about(tmp_path):
     bundle = prepare_data(DataConfig(train=str(train), dev_size=0, test_size=0), seed=0, task="classification")
     assert bundle.labels == ["Sports", "sports", "tech"]  # kept apart, as written ...
     assert any("'Sports', 'sports'" in w and "differ only in case" in w for w in bundle.warnings)  # ... and said
+
+
+def test_a_builtin_dataset_for_a_task_that_cannot_read_it_is_refused():
+    from lmtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="text classification data, not token-classification data"):
+        prepare_data(DataConfig(builtin="bbc_news"), seed=0, task="token-classification")

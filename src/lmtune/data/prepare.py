@@ -49,21 +49,21 @@ def prepare_data(cfg: DataConfig, seed: int, task: str, task_options: dict | Non
     from .formats import get_format
 
     options = options_of(TASK_OPTIONS, task).schema.model_validate(task_options or {})
-    task = get_format(task)
+    fmt = get_format(task)
     rejects: list[Reject] = []
     warnings: list[str] = []
     fingerprints: dict[str, str] = {}
 
     def read(path: str) -> list:
-        outcome = task.read(path, cfg, options)
+        outcome = fmt.read(path, cfg, options)
         rejects.extend(outcome.rejects)
         warnings.extend(outcome.warnings)
         fingerprints[path] = fingerprint([Path(path)])
         return outcome.examples
 
     if cfg.builtin:
-        if not task.stratified:
-            raise ConfigError(f"data.builtin datasets are text classification data, not {task.__name__} data",
+        if not fmt.stratified:
+            raise ConfigError(f"data.builtin datasets are text classification data, not {task} data",
                               fix="give your files with data.train (and data.dev / data.test).")
         dataset = load_builtin(cfg.builtin)
         pool = dataset.examples
@@ -83,18 +83,18 @@ def prepare_data(cfg: DataConfig, seed: int, task: str, task_options: dict | Non
     if dev is None:
         pool, dev = stratified_split(pool, cfg.dev_size, split_seed + 1, "dev")
 
-    labels = task.label_set(pool)
-    warnings += task.check_splits(pool, {"dev": dev, "test": test}, labels, where) or []
+    labels = fmt.label_set(pool)
+    warnings += fmt.check_splits(pool, {"dev": dev, "test": test}, labels, where) or []
 
     unlabeled: list = []
     if cfg.labels_per_class:
-        if not task.stratified:
+        if not fmt.stratified:
             raise ConfigError("data.labels_per_class needs one label per example (classification)",
                               fix="use data.labeled_size: the number of labeled training examples to keep.")
         pool, unlabeled = sample_per_class(pool, cfg.labels_per_class, seed)
     elif cfg.labeled_size:
-        pool, unlabeled = task.take_labeled(pool, cfg.labeled_size, seed)
-        present = by_label(pool) if task.stratified else labels  # tagged examples: no one class per example
+        pool, unlabeled = fmt.take_labeled(pool, cfg.labeled_size, seed)
+        present = by_label(pool) if fmt.stratified else labels  # tagged examples: no one class per example
         if absent := [lb for lb in labels if lb not in present]:
             warnings.append(f"{where}: data.labeled_size={cfg.labeled_size} left no labeled example of "
                             f"{', '.join(map(repr, absent))}; the model learns such a class only from pseudo labels "
@@ -105,7 +105,7 @@ def prepare_data(cfg: DataConfig, seed: int, task: str, task_options: dict | Non
 
         texts, prints = read_texts(Path(cfg.unlabeled), cfg, rejects)
         fingerprints.update(prints)
-        unlabeled += [task.unlabeled_example(text, source) for source, text in texts]
+        unlabeled += [fmt.unlabeled_example(text, source) for source, text in texts]
     if cfg.max_unlabeled and len(unlabeled) > cfg.max_unlabeled:
         unlabeled = random.Random(seed).sample(unlabeled, cfg.max_unlabeled)
     return DataBundle(pool, dev, test, labels, unlabeled, rejects, fingerprints, warnings)

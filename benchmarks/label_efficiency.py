@@ -114,15 +114,17 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
                            log=(lambda m: print(f"  {m}", file=sys.stderr, flush=True)) if args.log else (lambda m: None))
             accuracy = result.metrics["test"]["accuracy"]
     return {"dataset": dataset, "model": args.model, "split": "dev" if args.dev else "test",
-            "labels_per_class": k, "method": (method if k else "fully-supervised") + variant_suffix(args),
+            "labels_per_class": k, "method": row_method(method, k, args),
             "seed": seed,
             "accuracy": round(accuracy, 4), "wall_s": round(time.perf_counter() - wall, 1),
             "cpu_s": round(time.process_time() - cpu, 1)}
 
 
-def variant_suffix(args) -> str:
-    """Rows run with extra --set overrides are another method: named by them."""
-    return "".join(f" [{o}]" for o in args.overrides)
+def row_method(method: str, k: int | None, args) -> str:
+    """The method a row is recorded under: the ceiling is "fully-supervised"; an lmtune row run
+    with --set overrides is another method, named by them (the baselines never take them)."""
+    name = method if k else "fully-supervised"
+    return name if method in BASELINES else name + "".join(f" [{o}]" for o in args.overrides)
 
 
 def mean_std(values: list[float]) -> str:
@@ -221,7 +223,7 @@ def main() -> None:
     todo += [(d, k, m, s) for d in args.datasets for k in args.labels for m in args.methods for s in args.seeds]
     print(f"{'dataset':<16} {'k':>3} {'method':<20} {'seed':>4} {'accuracy':>8} {'wall_s':>7} {'cpu_s':>7}", flush=True)
     for dataset, k, method, seed in todo:
-        key = (dataset, k, (method if k else "fully-supervised") + variant_suffix(args), seed)
+        key = (dataset, k, row_method(method, k, args), seed)
         if key in done:
             continue
         row = run_row(dataset, k, method, seed, args)
@@ -231,7 +233,7 @@ def main() -> None:
         print(f"{dataset:<16} {k or 'all':>3} {row['method']:<20} {seed:>4} {row['accuracy']:>8.4f} "
               f"{row['wall_s']:>7.1f} {row['cpu_s']:>7.1f}", flush=True)
     wanted = [r for r in rows if r["dataset"] in args.datasets]
-    methods = [m + variant_suffix(args) for m in args.methods]
+    methods = [row_method(m, 1, args) for m in args.methods]
     if args.overrides:  # the plain rows are the reference of the variant's
         methods = list(dict.fromkeys(["supervised"] + args.methods + methods))
     summarise(wanted, methods)

@@ -340,12 +340,11 @@ def list_components() -> None:
     from .curation.acquisition import ACQUISITIONS
     from .data.augment import AUGMENTERS
     from .export import EXPORTS
-    from .options import ATTACK_OPTIONS, METHOD_OPTIONS, TASK_OPTIONS, describe
+    from .options import ATTACK_OPTIONS, METHOD_OPTIONS, TASK_OPTIONS
 
-    listed = [(r.kind, describe(r)) for r in (TASK_OPTIONS, METHOD_OPTIONS, ATTACK_OPTIONS)]
-    for kind, rows in listed + [(r.kind, r.describe()) for r in (AUGMENTERS, ACQUISITIONS, EXPORTS)]:
-        console.print(f"[bold]{kind}s[/bold]")
-        for name, doc in rows:
+    for registry in (TASK_OPTIONS, METHOD_OPTIONS, ATTACK_OPTIONS, AUGMENTERS, ACQUISITIONS, EXPORTS):
+        console.print(f"[bold]{registry.kind}s[/bold]")
+        for name, doc in registry.describe():
             console.print(f"  {name:<16} {doc}")
     _list_backbones()
 

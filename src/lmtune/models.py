@@ -45,11 +45,11 @@ def check_hub_reachable(name: str, revision: str | None = None) -> None:
     """Fail at once, naming the way out, where a hub id is neither cached nor reachable: the hub
     client would retry for half a minute before its own error. Only the name lookup is probed
     (no request), and not where a proxy resolves names for us or the hub is set offline."""
-    import os
+    from huggingface_hub import constants, try_to_load_from_cache
 
-    if _hub_host_resolves() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+    # offline first (the hub client's own reading of HF_HUB_OFFLINE): then no lookup is needed
+    if constants.HF_HUB_OFFLINE or _hub_host_resolves():
         return
-    from huggingface_hub import try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(name, "config.json", revision=revision), str):
         return  # cached: transformers may still load it

@@ -48,6 +48,13 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def describe(self) -> list[tuple[str, str]]:
-        """(name, first docstring line) for `lmtune ls`."""
-        return [(n, (self._items[n].__doc__ or "").strip().splitlines()[0] if self._items[n].__doc__ else "")
-                for n in self.names()]
+        """(name, one-line summary) for `lmtune ls`."""
+        return [(n, summary_of(self._items[n])) for n in self.names()]
+
+
+def summary_of(item) -> str:
+    """An item's `lmtune ls` line: its `summary` (registered options), else its docstring's first line."""
+    if isinstance(getattr(item, "summary", None), str):
+        return item.summary
+    doc = (item.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""

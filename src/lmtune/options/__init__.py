@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..config import StrictModel
-from ..registry import Registry
+from ..registry import Registry, summary_of
 
 # (option, problem, fix) when validated options do not fit the task; None when they do
 Check = Callable[[StrictModel, str], "tuple[str, str, str] | None"]
@@ -38,9 +38,7 @@ def options_of(registry: Registry[Options], name: str) -> Options:
     found = registry.get(name)
     if isinstance(found, Options):
         return found
-    doc = (found.__doc__ or "").strip()
-    return Options(found.Config, doc.splitlines()[0] if doc else "", getattr(found, "tasks", None),
-                   getattr(found, "check_options", None))
+    return Options(found.Config, summary_of(found), getattr(found, "tasks", None), getattr(found, "check_options", None))
 
 
 def register_with_options(components: Registry, options: Registry[Options], name: str):
@@ -55,12 +53,6 @@ def register_with_options(components: Registry, options: Registry[Options], name
     return add
 
 
-def describe(registry: Registry[Options]) -> list[tuple[str, str]]:
-    """(name, summary) for `lmtune ls`."""
-    return [(name, registry.get(name).summary) for name in registry.names()]
-
-
 from . import attacks, methods, tasks  # noqa: E402,F401  (register themselves)
 
-__all__ = ["ATTACK_OPTIONS", "METHOD_OPTIONS", "TASK_OPTIONS", "Options", "describe", "options_of",
-           "register_with_options"]
+__all__ = ["ATTACK_OPTIONS", "METHOD_OPTIONS", "TASK_OPTIONS", "Options", "options_of", "register_with_options"]

@@ -245,9 +245,9 @@ def _error_handlers(app) -> None:
     @app.exception_handler(StarletteHTTPException)  # FastAPI's own: unparsable body, unknown path, wrong method
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        fix = {400: "send a UTF-8 JSON body like {\"texts\": [\"first text\"]}.",
-               404: "the API is POST /v1/predict, GET /healthz, /readyz, /metrics.",
-               405: "the API is POST /v1/predict, GET /healthz, /readyz, /metrics."}.get(exc.status_code, "")
+        endpoints = "the API is POST /v1/predict, GET /healthz, /readyz, /metrics."
+        fix = {400: "send a UTF-8 JSON body like {\"texts\": [\"first text\"]}.", 404: endpoints,
+               405: endpoints}.get(exc.status_code, "")
         return JSONResponse(_error_body(code, str(exc.detail), fix), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 

@@ -122,6 +122,10 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     log(f"precision: {precision.precision} on {precision.device} ({precision.reason})")
     t = cfg.training
     total_steps = optimizer_steps(cfg, n_train)
+    # without a dev set nothing selects an epoch: checkpoints only serve a resume, on a clock
+    timed = not select and t.checkpoint_minutes > 0
+    schedule = {"eval_strategy": "no", "save_strategy": "no"} if timed else \
+        checkpoint_schedule(cfg, n_train, bool(select), log)
     args = TrainingArguments(
         output_dir=str(run_dir / art.CHECKPOINTS),
         num_train_epochs=t.epochs, max_steps=t.max_steps or -1,
@@ -129,7 +133,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate, weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
         lr_scheduler_type="linear", warmup_steps=math.ceil(total_steps * t.warmup),
-        **checkpoint_schedule(cfg, n_train, bool(select), log),
+        **schedule,
         save_total_limit=t.save_total_limit, load_best_model_at_end=bool(select),
         metric_for_best_model=select[0] if select else None, greater_is_better=select[1] if select else None,
         logging_steps=t.logging_steps, report_to=["tensorboard"],
@@ -143,7 +147,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     callbacks = []
     if select and t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    if not select and t.checkpoint_minutes > 0:
+    if timed:
         from .checkpoints import TimedCheckpoints
 
         callbacks.append(TimedCheckpoints(t.checkpoint_minutes * 60))
@@ -168,10 +172,8 @@ def checkpoint_schedule(cfg: RunConfig, n_train: int, evaluate: bool, log) -> di
     """Evaluate (when there is a dev set) and checkpoint at the end of every epoch, or of every
     k-th epoch when a run has more than MAX_EVALUATIONS epochs: a few labeled examples make
     epochs of a step or two, and scoring the dev set after each would cost more than training.
-    Without a dev set, checkpoints are timed instead (TimedCheckpoints) unless
-    training.checkpoint_minutes is 0."""
-    if not evaluate and cfg.training.checkpoint_minutes > 0:
-        return {"eval_strategy": "no", "save_strategy": "no"}
+    (Without a dev set training_arguments times the checkpoints instead, unless
+    training.checkpoint_minutes is 0.)"""
     per_epoch = steps_per_epoch(cfg, n_train)
     epochs = optimizer_steps(cfg, n_train) / per_epoch
     if epochs <= MAX_EVALUATIONS:

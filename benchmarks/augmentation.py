@@ -39,7 +39,7 @@ def one(method: str | None, seed: int, tmp: Path) -> dict:
         train = tmp / f"train-{seed}-{method}.csv"
     cfg = quickstart_config(4, str(tmp / f"run-{method}-{seed}"),
                             [*SETTINGS, f"seed={seed}", "data.builtin=null", f"data.train={train}",
-                             f"data.test={test}", "data.labels_per_class=null"])
+                             f"data.test={test}", "data.labels_per_class=null"], method="supervised")
     started = time.time()
     result = lmtune.train(cfg, progress=False, log=lambda m: None)
     return {"accuracy": result.metrics["test"]["accuracy"], "rows": len(result.data.train),

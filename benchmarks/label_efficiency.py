@@ -11,7 +11,9 @@ mean ± std per setting and the fraction of the gap closed, (method - supervised
 (fully supervised - supervised); writes a PNG of accuracy against labels per class.
 
 `self-training+desc` is self-training with `bootstrap: descriptions`: besides the labels it is
-given one short sentence per label (DESCRIPTIONS below), so its rows are named apart.
+given one short sentence per label (DESCRIPTIONS below), so its rows are named apart; so is
+`auto+desc`, method auto given the same sentences. `auto` is what a user gets with no method
+options at all.
 
 Needs SetFit beside lmtune (a benchmark-only dependency): `.venv/bin/pip install setfit==1.2.0`.
 
@@ -47,16 +49,22 @@ DESCRIPTIONS = {
     "rotten_tomatoes": {"negative": "a negative review", "positive": "a positive review"},
 }
 DESCRIPTIONS["imdb"] = DESCRIPTIONS["rotten_tomatoes"]
+DESCRIPTIONS["spam_assassin"] = {"ham": "a personal or work e-mail",
+                                 "hard_ham": "a newsletter or commercial e-mail the reader signed up for",
+                                 "spam": "an unsolicited advertising e-mail"}
 WITH_DESCRIPTIONS = "self-training+desc"
+AUTO_WITH_DESCRIPTIONS = "auto+desc"  # method auto, given the same sentences
 
 
 def method_overrides(method: str, dataset: str) -> list[str]:
     """The config overrides of an lmtune method row."""
     from lmtune.quickstart import METHOD_PRESETS
 
+    described = f"method.label_descriptions={json.dumps(DESCRIPTIONS[dataset])}"
     if method == WITH_DESCRIPTIONS:
-        return METHOD_PRESETS["self-training"] + ["method.bootstrap=descriptions",
-                                                  f"method.label_descriptions={json.dumps(DESCRIPTIONS[dataset])}"]
+        return METHOD_PRESETS["self-training"] + ["method.bootstrap=descriptions", described]
+    if method == AUTO_WITH_DESCRIPTIONS:
+        return METHOD_PRESETS["auto"] + [described]
     return METHOD_PRESETS[method]
 
 
@@ -188,9 +196,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     from lmtune.quickstart import METHOD_PRESETS
 
-    parser.add_argument("--methods", nargs="+", choices=BASELINES + list(METHOD_PRESETS) + [WITH_DESCRIPTIONS],
-                        default=["tfidf-probe", "embedding-probe", "plain-trainer", "setfit", "supervised", "mlm-aux",
-                                 "self-training", "consistency", "fixmatch", WITH_DESCRIPTIONS])
+    parser.add_argument("--methods", nargs="+",
+                        choices=BASELINES + list(METHOD_PRESETS) + [WITH_DESCRIPTIONS, AUTO_WITH_DESCRIPTIONS],
+                        default=["tfidf-probe", "embedding-probe", "plain-trainer", "setfit", "supervised", "auto",
+                                 "mlm-aux", "self-training", "consistency", "fixmatch", WITH_DESCRIPTIONS])
     parser.add_argument("--model", default="default", help="backbone of every row: default (MiniLM), mpnet, a directory")
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000, help="cap on the unlabeled pool per run")

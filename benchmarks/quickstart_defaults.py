@@ -34,7 +34,7 @@ def main() -> None:
         overrides = rest.split()
         for seed in args.seeds:
             with tempfile.TemporaryDirectory() as tmp:
-                cfg = quickstart_config(args.labels_per_class, tmp, overrides + [f"seed={seed}"])
+                cfg = quickstart_config(args.labels_per_class, tmp, overrides + [f"seed={seed}"], method="supervised")
                 r = train(cfg, overwrite=True, progress=False, log=lambda m: None)
             test = r.metrics["test"]
             results.setdefault(name, []).append(test["accuracy"])

@@ -33,7 +33,8 @@ SEED = 42
 def _config(run_dir: str, overrides=(), labels_per_class: int = 4, test_docs: int = 1000):
     from lmtune.quickstart import quickstart_config
 
-    return quickstart_config(labels_per_class, run_dir, [*overrides, f"seed={SEED}", f"data.test_size={test_docs}"])
+    return quickstart_config(labels_per_class, run_dir, [*overrides, f"seed={SEED}", f"data.test_size={test_docs}"],
+                             method="supervised")
 
 
 def _peak_rss_mb() -> float:

@@ -181,7 +181,8 @@ def test_every_component_takes_its_options_from_the_options_layer():
     from lmtune.tasks import TASKS
 
     for components, options in ((TASKS, TASK_OPTIONS), (METHODS, METHOD_OPTIONS), (ATTACKS, ATTACK_OPTIONS)):
-        assert components.names() == options.names()
+        # auto has options but no class: the recipe resolves it into another method before building
+        assert components.names() == [name for name in options.names() if name != "auto"]
         for name in components.names():
             assert components.get(name).Config is options.get(name).schema, name
             assert getattr(components.get(name), "tasks", None) == options.get(name).tasks, name

@@ -430,10 +430,10 @@ def test_self_training_bootstrap_from_label_descriptions_in_a_run(toy_config, mo
     from lmtune.methods.self_training import descriptions
     from lmtune.methods.self_training import method as self_training
 
-    def centroids_for_descriptions(views, given, classes, n_classes):
+    def centroids_for_descriptions(views, given, classes, n_classes, check=True):
         assert given.shape == (2, views["embedding"][0].shape[1])  # the descriptions were embedded
         rows = np.stack([views["embedding"][0][classes == c].mean(0) for c in order])
-        return descriptions.description_labels(views, rows, classes, n_classes)
+        return descriptions.description_labels(views, rows, classes, n_classes, check)
 
     monkeypatch.setattr(self_training, "description_labels", centroids_for_descriptions)
     messages = []

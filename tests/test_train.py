@@ -278,6 +278,7 @@ def test_many_tiny_epochs_are_evaluated_every_kth_epoch(toy_config, tmp_path):
     from lmtune.training.common import MAX_EVALUATIONS
 
     toy_config["data"]["labels_per_class"] = 4
+    toy_config["method"] = {"name": "supervised"}  # the default, auto, would train on the rest of the pool
     toy_config["training"].update(epochs=60, early_stopping_patience=None, keep_checkpoints=True)
     messages = []
     result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)

@@ -6,11 +6,12 @@ closest known key and the YAML line it sits on.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, closest
 
@@ -22,7 +23,7 @@ class StrictModel(BaseModel):
 
 
 class DataConfig(StrictModel):
-    builtin: str | None = Field(None, description="packaged dataset: bbc_news, imdb, rotten_tomatoes")
+    builtin: str | None = Field(None, description="packaged dataset: bbc_news, imdb, rotten_tomatoes, spam_assassin")
     train: str | None = Field(None, description="CSV/TSV/JSONL/Parquet file with text and label columns")
     dev: str | None = None
     test: str | None = None
@@ -77,8 +78,9 @@ class NamedSpec(BaseModel):
 
 
 class MethodSpec(NamedSpec):
-    """`method: {name: supervised | ..., <the method's own options>}` (`lmtune ls` lists them)."""
-    name: str = "supervised"
+    """`method: {name: auto | supervised | ..., <the method's own options>}` (`lmtune ls` lists
+    them). auto (methods/auto/plan.py) picks one of the others for the data at hand."""
+    name: str = "auto"
 
 
 class AttackSpec(NamedSpec):
@@ -130,6 +132,30 @@ class TrainingConfig(StrictModel):
     # this many minutes of training, not one per epoch (a 110M model's is 1.3 GB, seconds to
     # write). 0: one per epoch (at most 20), as with a dev set
     checkpoint_minutes: float = Field(5.0, ge=0)
+    # wall-clock limit of the whole run, e.g. 15m, 1h30m, 90s (stored as seconds): training stops
+    # in time to score the model, and method auto plans no more steps than this machine can take
+    time_budget: float | None = Field(None, gt=0, description="seconds, or a duration such as 15m, 1h30m, 90s")
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value) if isinstance(value, str) else value
+
+
+DURATION = re.compile(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)s)?\s*")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of "15m", "1h30m", "90s", "2.5h" or a bare number of seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration: write seconds (900) or a duration such as 15m, 1h30m, 90s")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 class PretrainConfig(StrictModel):

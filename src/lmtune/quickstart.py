@@ -16,7 +16,8 @@ PRESET = {
 # Each method as benchmarks/label_efficiency.py runs it (overrides on PRESET). Semi-supervised
 # runs are counted in steps, not epochs over the few labels: the unlabeled side needs them.
 METHOD_PRESETS: dict[str, list[str]] = {
-    "supervised": [],
+    "supervised": ["method.name=supervised"],
+    "auto": [],
     "mlm-aux": ["method.name=mlm-aux", "training.max_steps=120"],
     # the bootstrap labels the whole confident pool, which trains every step (rounds=0), 2 per label
     "self-training": ["method.name=self-training", "method.bootstrap=clusters", "method.rounds=0",
@@ -38,7 +39,7 @@ def best_method() -> str:
 
 
 def quickstart_config(labels_per_class: int = 4, output_dir: str = "runs/quickstart", overrides=(),
-                      method: str = "supervised"):
+                      method: str = "auto"):
     base = {**PRESET, "output_dir": output_dir,
             "data": {**PRESET["data"], "labels_per_class": labels_per_class}}
     return load_config(None, [*METHOD_PRESETS[method], *overrides], base=base)

@@ -27,6 +27,8 @@ def with_attack(method: Method, attack_spec) -> Method:
 
 def build_method(cfg, task) -> Method:
     """The config's method with its own options, wrapped by its adversarial attack if any."""
+    if cfg.method.name == "auto":
+        raise ValueError("method auto is resolved into another method by lmtune.methods.auto.plan before it is built")
     method_cls = get_method(cfg.method.name)
     return with_attack(method_cls(method_cls.Config.model_validate(cfg.method.options()), task), cfg.adversarial)
 

@@ -27,6 +27,9 @@ class Setup:
     train_dataset: Any        # the labeled examples, encoded
     total_steps: int          # optimizer steps of the run (schedules need it)
     log: Callable[[str], None]
+    # view name -> (labeled rows, pool rows) already computed for these examples (method auto's),
+    # so a bootstrap does not embed the texts again
+    views: dict | None = None
 
 
 class Method:

@@ -44,10 +44,14 @@ class SelfTrainingOptions(SemiConfig):
     temperature: float = Field(0.5, gt=0, le=1, description="sharpening of soft labels")
     teacher: Literal["student", "ema"] = "student"
     ema_decay: float = Field(0.99, gt=0, lt=1)
-    bootstrap: Literal["none", "clusters", "descriptions"] = Field(
+    bootstrap: Literal["none", "clusters", "descriptions", "labels"] = Field(
         "none", description="label the pool before the first step (classification): clusters = seeded k-means "
                             "over the backbone's embeddings and the words' TF-IDF; descriptions = nearest "
-                            "label description, refined by a linear classifier over the same views")
+                            "label description, refined by a linear classifier over the same views; labels = "
+                            "a linear classifier over the same views trained on the labeled examples alone")
+    bootstrap_checks: bool = Field(
+        True, description="refuse clusters that the labeled examples do not fall into, and descriptions they "
+                          "contradict; method auto turns this off, having measured the bootstrap on held-out labels")
     bootstrap_views: list[Literal["embedding", "lexical"]] = Field(
         list(BOOTSTRAP_VIEWS), min_length=1, description="what the bootstrap clusters: the backbone's sentence "
                                                          "embeddings, the words' TF-IDF (lexical), or both "
@@ -76,6 +80,15 @@ def check_self_training(config: SelfTrainingOptions, task: str) -> tuple[str, st
     return None
 
 
+class AutoOptions(StrictModel):
+    candidates: list[Literal["clusters", "descriptions", "labels"]] = Field(
+        ["clusters", "descriptions", "labels"], min_length=1,
+        description="the bootstraps auto may choose between (self-training's bootstrap names); "
+                    "supervised is chosen when none labels held-out examples better than chance")
+    label_descriptions: dict[str, str] | None = Field(
+        None, description="one short sentence per label: makes the descriptions bootstrap a candidate")
+
+
 class ConsistencyOptions(SemiConfig):
     mode: Literal["uda", "fixmatch"] = "uda"
     augment: str = Field("synonym", description="augmenter for the noised view (`lmtune ls`), or none: dropout only")
@@ -97,6 +110,9 @@ class FixMatchOptions(ConsistencyOptions):
 # augmenting a text changes its words: word-level tags would no longer align
 CLASSIFICATION = ("classification",)
 
+METHOD_OPTIONS.register("auto")(Options(
+    AutoOptions, "The default: measures each way of labeling the pool on held-out labels, then runs self-training "
+                 "from the best, or supervised (no unlabeled text, another task, nothing beats chance)."))
 METHOD_OPTIONS.register("supervised")(Options(
     SupervisedOptions, "Cross-entropy (the task's own loss) on labeled batches only."))
 METHOD_OPTIONS.register("mlm-aux")(Options(

@@ -5,6 +5,7 @@ model, `score` measures it on the held-out splits and finishes the records.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def train(cfg: RunConfig, **options) -> TrainResult:
 class Finetune(Recipe):
     def setup(self) -> None:
         cfg, log = self.cfg, self.log
+        self.run_info_extra = {}
         # before the data: a wrong name or a max_length it cannot take fails at once
         self.source = check_backbone(cfg)
         task_cls = get_task(cfg.task)
@@ -58,16 +60,22 @@ class Finetune(Recipe):
         if metric not in task.metrics:
             raise ConfigError(f"training.metric {cfg.training.metric!r} is not a metric of task {cfg.task!r}",
                               fix=f"use one of {', '.join(task.metrics)}.")
-        self.method = method = build_method(cfg, task)
-        if method.needs_unlabeled and not data.unlabeled:
-            raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text, but the data has none",
-                              fix="set data.unlabeled to a file of raw text, or data.labels_per_class (or data.labeled_size) "
-                                  "so the rest of the labeled pool becomes unlabeled; or use method.name: supervised.")
+        planned = cfg.method.name == "auto"  # decided once the backbone is built: it measures the data through it
+        if not planned:
+            self.method = self.build_method(cfg)
         model, train_ds, train_set, dev_ds = self.build_model()
+        views = None
+        if planned:
+            chosen = self.plan_method(model)
+            cfg, views = self.cfg, chosen.views
+            self.method = self.build_method(cfg)
+        method = self.method
+        if cfg.training.time_budget:
+            cfg = self.cfg = self.steps_within_budget(model, cfg, train_ds, len(train_set))
         model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
                                                            head=task.head_modules(model), n_train=len(train_set), log=log)
         method.setup(Setup(model, self.source, data.unlabeled if method.needs_unlabeled else [], data.train, train_ds,
-                           optimizer_steps(cfg, len(train_set)), log))
+                           optimizer_steps(cfg, len(train_set)), log, views))
         unlabeled_ds = None
         if method.draws_unlabeled:
             unlabeled_ds = method.unlabeled_dataset(data.unlabeled)
@@ -75,15 +83,66 @@ class Finetune(Recipe):
                 f"{method.config.unlabeled_ratio:g} drawn per labeled example in each step, alpha {method.config.alpha:g}")
         select = self.selection(metric, model) if dev_ds is not None else None
         args, stoppers, self.precision = training_arguments(cfg, self.run_dir, len(train_set), select=select,
-                                                            progress=self.progress, log=log)
+                                                            progress=self.progress, log=log, started=self.started)
         self.run_info = self.start_records(data.summary(), self.precision, labels=data.labels,
-                                           method=cfg.method.name, newly_initialised=self.fresh, **trainable)
+                                           method=cfg.method.name, newly_initialised=self.fresh, **trainable,
+                                           **({"auto": self.auto} if self.auto else {}), **self.run_info_extra)
         tensorboard_dir(self.run_dir)
         self.trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=dev_ds,
                                      data_collator=task.collator(), processing_class=self.tokenizer,
                                      compute_metrics=task.compute_metrics if select else None,
                                      callbacks=list(self.callbacks) + stoppers + extra_callbacks + method.callbacks(),
                                      method=method, layer_lr_decay=cfg.training.layer_lr_decay, unlabeled=unlabeled_ds)
+
+    auto: dict | None = None  # what method auto measured and chose
+    run_info_extra: dict = {}
+
+    def build_method(self, cfg: RunConfig):
+        method = build_method(cfg, self.task)
+        if method.needs_unlabeled and not self.data.unlabeled:
+            raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text, but the data has none",
+                              fix="set data.unlabeled to a file of raw text, or data.labels_per_class (or data.labeled_size) "
+                                  "so the rest of the labeled pool becomes unlabeled; or use method.name: supervised.")
+        return method
+
+    def plan_method(self, model):
+        """Resolve `method: auto` (methods/auto/plan.py): self.cfg becomes the config it chose, which
+        the run dir records (a resumed run plans again, the same way, and must match it)."""
+        from ..methods.auto import plan
+
+        chosen = plan(self.cfg, self.task, self.data, model, self.log)
+        self.cfg, self.auto = chosen.config, chosen.record
+        return chosen
+
+    def steps_within_budget(self, model, cfg: RunConfig, train_ds, n_train: int) -> RunConfig:
+        """`cfg` with no more steps than fit in training.time_budget at the speed of one step timed
+        here, on a labeled batch and the unlabeled batch the method draws with it."""
+        import time
+
+        from ..device import choose_precision
+        from ..training.time_budget import seconds_per_step, steps_within, training_deadline
+
+        t, collate = cfg.training, self.task.collator()
+        batches = [collate(train_ds.features[:t.batch_size])]
+        ratio = getattr(self.method.config, "unlabeled_ratio", 0) if self.method.draws_unlabeled else 0
+        if ratio:
+            drawn = self.method.unlabeled_dataset(self.data.unlabeled[:math.ceil(t.batch_size * ratio)]).features
+            batches.append(collate([{k: v for k, v in f.items() if k in ("input_ids", "attention_mask")}
+                                    for f in drawn]))
+        step = seconds_per_step(model, batches, choose_precision(t.precision).precision)
+        left = training_deadline(self.started, t.time_budget) - time.time()
+        planned = optimizer_steps(cfg, n_train)
+        fits = steps_within(left, step * t.gradient_accumulation_steps)
+        budget = {"seconds": t.time_budget, "step_seconds": round(step, 3), "seconds_left": round(left, 1),
+                  "planned_steps": planned, "steps": min(planned, fits)}
+        self.run_info_extra["time_budget"] = budget
+        if fits >= planned:
+            self.log(f"time budget: {planned} steps at {step:.2f} s each fit in the {left / 60:.1f} min left")
+            return cfg
+        self.log(f"time budget: {fits} steps instead of {planned} ({step:.2f} s each on this machine, "
+                 f"{left / 60:.1f} min left for training)" + (" - fewer than 10: raise training.time_budget"
+                                                              if fits < 10 else ""))
+        return cfg.model_copy(update={"training": t.model_copy(update={"max_steps": fits})})
 
     def report_data(self, data: DataBundle) -> None:
         write_rejects(self.run_dir, data.rejects, self.log)

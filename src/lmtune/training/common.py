@@ -112,10 +112,12 @@ def _saved(path: Path, default, parse=None):
 
 
 def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: tuple[str, bool] | None,
-                       progress: bool, log, **overrides) -> tuple["TrainingArguments", list, PrecisionChoice]:
+                       progress: bool, log, started: float | None = None, **overrides
+                       ) -> tuple["TrainingArguments", list, PrecisionChoice]:
     """TrainingArguments from the config. `select` = (metric, greater_is_better) when there is a dev
     set to evaluate each epoch, keep the best checkpoint and stop early on; None trains blind.
-    `overrides` are passed to TrainingArguments as they are."""
+    `overrides` are passed to TrainingArguments as they are; `started`: time.time() at the start
+    of the run, from which training.time_budget counts (default: now)."""
     from transformers import EarlyStoppingCallback, TrainingArguments
 
     precision = choose_precision(cfg.training.precision)
@@ -151,6 +153,10 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         from .checkpoints import TimedCheckpoints
 
         callbacks.append(TimedCheckpoints(t.checkpoint_minutes * 60))
+    if t.time_budget:
+        from .time_budget import TimeBudget, training_deadline
+
+        callbacks.append(TimeBudget(training_deadline(started or time.time(), t.time_budget), t.time_budget, log))
     return args, callbacks, precision
 
 

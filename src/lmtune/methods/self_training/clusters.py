@@ -149,7 +149,7 @@ class Bootstrap:
 
 
 def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], classes: np.ndarray,
-                     n_classes: int) -> Bootstrap:
+                     n_classes: int, check: bool = True) -> Bootstrap:
     """`views`: name -> (labeled rows, pool rows), each L2-normalised, or None for a view that
     could not be built (lexical_features). Seeded k-means in every view; when every view is
     built and passes bootstrap_problem they label the pool: one alone by its
@@ -157,13 +157,15 @@ def bootstrap_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], cla
     labeled examples and the pool texts all their clusters agree on. One failing view refuses
     the whole bootstrap: the other view's agreement alone has passed clusters that were not the
     classes (sentiment: the labeled sentences in their own lexical clusters, the pool labeled
-    barely above chance)."""
+    barely above chance). `check=False` skips bootstrap_problem (method auto measures the
+    clusters on held-out labels instead)."""
     from sklearn.linear_model import LogisticRegression
 
     found = {name: seeded_kmeans(v[1], v[0], classes, n_classes) for name, v in views.items() if v is not None}
     problems = {name: "could not be built: too few words repeat across the texts" for name, v in views.items()
                 if v is None}
-    problems.update((name, problem) for name, f in found.items() if (problem := bootstrap_problem(f)))
+    if check:
+        problems.update((name, problem) for name, f in found.items() if (problem := bootstrap_problem(f)))
     result = Bootstrap(None, found, problems)
     used = result.inputs = result.used
     if len(used) > 1:

@@ -30,24 +30,33 @@ LABELED_WEIGHT = 10.0
 
 
 def description_labels(views: dict[str, tuple[np.ndarray, np.ndarray] | None], descriptions: np.ndarray,
-                       classes: np.ndarray, n_classes: int) -> Bootstrap:
+                       classes: np.ndarray, n_classes: int, check: bool = True) -> Bootstrap:
     """`views` as for clusters.bootstrap_labels, with "embedding" among them; `descriptions`
-    [classes, dim] the L2-normalised embeddings of each class's description, in class order."""
-    from sklearn.linear_model import LogisticRegression
-
+    [classes, dim] the L2-normalised embeddings of each class's description, in class order.
+    `check=False` labels the pool even where the descriptions look swapped (method auto measures
+    every candidate on held-out labels instead)."""
     labeled_rows, pool_rows = views["embedding"]
     # A class whose description is near every text (a generic word) would take the whole pool:
     # each class's similarities are measured from their median over the pool.
     similarity = pool_rows @ descriptions.T
     centre = np.median(similarity, axis=0)
-    scores = similarity - centre
     agreed = int(((labeled_rows @ descriptions.T - centre).argmax(1) == classes).sum())
     zero_shot = ClusterLabels(centroid_probs(pool_rows, descriptions, centre).astype(np.float32),
                               agreed / len(classes), 0, descriptions, binomial_tail(agreed, len(classes), 1 / n_classes))
     result = Bootstrap(None, {"descriptions": zero_shot}, {})
-    if (problem := disagreement_problem(agreed, len(classes), n_classes)):
+    if check and (problem := disagreement_problem(agreed, len(classes), n_classes)):
         result.problems["descriptions"] = problem
         return result
+    return refine_on_pool(result, views, similarity - centre, classes)
+
+
+def refine_on_pool(result: Bootstrap, views: dict[str, tuple[np.ndarray, np.ndarray] | None], scores: np.ndarray,
+                   classes: np.ndarray) -> Bootstrap:
+    """Self-training on fixed features: a linear classifier over every built view learns from the
+    surest rows of `scores` [pool, classes] (SHARES, per class) and the labeled examples
+    (LABELED_WEIGHT each), and scores the pool again; `result` gets the classifier and the probs."""
+    from sklearn.linear_model import LogisticRegression
+
     result.inputs = [name for name, v in views.items() if v is not None]
     pool = np.hstack([views[name][1] for name in result.inputs])
     labeled = np.hstack([views[name][0] for name in result.inputs])

@@ -33,6 +33,7 @@ from ..pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_di
 from ..semi import SemiSupervised
 from .clusters import bootstrap_labels, lexical_features
 from .descriptions import description_labels
+from .labels import probe_labels
 
 
 @register_method("self-training")
@@ -59,6 +60,9 @@ class SelfTraining(SemiSupervised):
         self.selected: list[int] = []
         self.history: list[dict] = []
         self.rounds = self.config.rounds  # labelling rounds the model does in this run
+        self.shares: np.ndarray | None = None  # class shares of the first pool labels: what a collapse drifts from
+        self.collapsed = False
+        self.given_views = run.views
         if self.config.bootstrap != "none" and pool:
             self.label_pool_before_training(model, labeled, train_dataset)
 
@@ -80,11 +84,21 @@ class SelfTraining(SemiSupervised):
 
     @torch.no_grad()
     def label_pool(self, model, round_no: int) -> dict:
-        """Predict the pool with the teacher, select pseudo labels; returns the round's summary."""
+        """Predict the pool with the teacher, select pseudo labels; returns the round's summary.
+        After a collapse (collapse_problem) the pool is not labeled again: the last labels stay."""
+        if self.collapsed:
+            return self.history[-1]
         was_training = model.training
         teacher = self.teacher.model if self.teacher is not None else model
         targets, confidence, classes = self.task.soft_targets(teacher, self.pool)
         model.train(was_training)
+        if classes is not None and (problem := collapse_problem(self.shares, classes, self.task.labels)):
+            self.collapsed = True
+            summary = {"round": round_no, "used": False, "collapse": problem}
+            self.history.append(summary)
+            self.log(f"self-training round {round_no}: pseudo-label collapse: {problem}; the pool keeps the labels of "
+                     "the round before and is not labeled again")
+            return summary
         return self.keep(targets, confidence, classes, round_no / self.rounds, {"round": round_no})
 
     def label_pool_before_training(self, model, labeled, train_dataset) -> dict:
@@ -100,10 +114,13 @@ class SelfTraining(SemiSupervised):
                 "labels": f"no labeled example of {', '.join(map(repr, absent))} to start its cluster from"},
                 "bootstrap: descriptions can label a class without examples")
         views = self.bootstrap_views(model, labeled, train_dataset)
+        n = len(self.task.labels)
         if c.bootstrap == "descriptions":
-            found = description_labels(views, self.embed_descriptions(model), classes, len(self.task.labels))
+            found = description_labels(views, self.embed_descriptions(model), classes, n, c.bootstrap_checks)
+        elif c.bootstrap == "labels":
+            found = probe_labels(views, classes, n)
         else:
-            found = bootstrap_labels(views, classes, len(self.task.labels))
+            found = bootstrap_labels(views, classes, n, c.bootstrap_checks)
         summary = {"round": 0, "source": c.bootstrap, "views": found.inputs,
                    **{f"{name}_agreement": round(f.agreement, 4) for name, f in found.found.items()},
                    **{f"{name}_chance": round(f.chance, 4) for name, f in found.found.items()},
@@ -125,6 +142,8 @@ class SelfTraining(SemiSupervised):
                    f"description ({agreement:.0%} of the labeled examples are"
                    + ("; fewer than chance, but too few examples to call the descriptions wrong)"
                       if agreement < 1 / len(self.task.labels) else ")"))
+        elif c.bootstrap == "labels":
+            how = f"a linear classifier over the {over} view(s), trained on the labeled examples"
         elif len(found.inputs) == 1:
             how = f"the {over} clusters"
         else:
@@ -159,6 +178,8 @@ class SelfTraining(SemiSupervised):
         from ...evaluation.predict import embed_features
         from ...models import backbone_of
 
+        if self.given_views is not None:
+            return {name: self.given_views[name] for name in self.config.bootstrap_views}
         views = {}
         if "embedding" in self.config.bootstrap_views:
             self.log(f"self-training bootstrap: embedding {len(labeled) + len(self.pool)} texts")
@@ -182,6 +203,8 @@ class SelfTraining(SemiSupervised):
         if classes is not None:
             summary["per_class"] = dict(zip(self.task.labels, map(int, np.bincount(
                 classes[rows], minlength=len(self.task.labels)))))
+            if self.shares is None:
+                self.shares = class_shares(classes, len(self.task.labels))
         self.history.append(summary)
         return summary
 
@@ -189,6 +212,29 @@ class SelfTraining(SemiSupervised):
         rows = unlabeled.pop("pool_index").tolist()
         logits = model(**unlabeled).logits
         return positionwise_distillation(logits, [self.targets[r] for r in rows]), {"pseudo_labels": len(self.selected)}
+
+
+# Pseudo-label collapse: the teacher's predicted class shares over the pool moved this far (total
+# variation distance) from those of the first labels; a model that took one class over the pool.
+COLLAPSE_DRIFT = 0.3
+
+
+def class_shares(classes: np.ndarray, n_labels: int) -> np.ndarray:
+    return np.bincount(classes, minlength=n_labels) / max(1, len(classes))
+
+
+def collapse_problem(first: np.ndarray | None, classes: np.ndarray, labels: list[str]) -> str | None:
+    """Why the teacher's predictions of the pool (`classes`) look collapsed against the first pool
+    labels' class shares (`first`; None: these are the first), or None."""
+    if first is None:
+        return None
+    now = class_shares(classes, len(labels))
+    drift = 0.5 * float(np.abs(now - first).sum())
+    if drift <= COLLAPSE_DRIFT:
+        return None
+    top = int(now.argmax())
+    return (f"the predicted class shares drifted {drift:.2f} (> {COLLAPSE_DRIFT}) from the first labels'; "
+            f"{labels[top]!r} now takes {now[top]:.0%} of the pool (was {first[top]:.0%})")
 
 
 def bootstrap_share(rounds: int) -> float:

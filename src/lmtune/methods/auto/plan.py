@@ -1,0 +1,153 @@
+"""`method.name: auto`: decide the recipe before training, from measurements that cost seconds.
+
+1. Without unlabeled text, or for a task other than classification: supervised.
+2. Otherwise the labeled examples and the pool are embedded once (and their words' TF-IDF
+   built), and every way of labeling the pool (held_out.candidates) is measured by
+   cross-validation over the labeled examples. The best that is better than chance becomes
+   self-training's bootstrap (its labels train from the first step); none better than chance:
+   supervised, since pseudo labels would be noise. Where a class has one example, nothing can
+   be held out: the bootstraps' own checks decide, in order (clusters, descriptions, labels).
+3. The steps: self-training's preset (the finetune recipe then plans fewer where
+   `training.time_budget` would not hold them at the speed it measures on this machine).
+
+Every measurement and the reason for the choice go to the log and to `auto` in lmtune_run.json;
+the run's config.yaml holds the resolved method, so the run can be repeated without auto.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...config import RunConfig
+from ..self_training.clusters import bootstrap_problem, lexical_features
+from ..self_training.descriptions import disagreement_problem
+from .held_out import Candidate, better_than_chance, candidates, folds, held_out_accuracy, label_pool
+
+# What auto trains with when the pool is labeled: self-training keeping the bootstrap's labels
+# for the whole run, 2 pool texts per labeled one in each step (the preset tuned on BBC News and
+# checked on Rotten Tomatoes, BENCHMARKS.md).
+SELF_TRAINING = {"name": "self-training", "rounds": 0, "unlabeled_ratio": 2.0, "bootstrap_checks": False}
+SELF_TRAINING_STEPS = 120
+
+
+@dataclass
+class Plan:
+    config: RunConfig  # the run's config with the method (and steps) auto chose
+    record: dict  # what was measured and why, for the run file
+    views: dict | None = None  # view -> (labeled rows, pool rows), for the bootstrap to reuse
+
+
+def plan(cfg: RunConfig, task, data, model, log) -> Plan:
+    """The recipe for this data. `model`: the task model, whose backbone embeds the texts."""
+    options = cfg.method.options()
+    allowed = options.get("candidates") or ["clusters", "descriptions", "labels"]
+    descriptions = options.get("label_descriptions")
+    record: dict = {"requested": {"name": "auto", **options}}
+    started = time.perf_counter()
+    if cfg.task != "classification":
+        return _decided(cfg, {"name": "supervised"}, record, log,
+                        f"task {cfg.task!r}: auto plans classification only, so supervised")
+    if not data.unlabeled:
+        return _decided(cfg, {"name": "supervised"}, record, log, "no unlabeled text, so supervised")
+    classes = np.array([task.labels.index(ex.label) for ex in data.train])
+    views, described = _views(model, task, data, descriptions, log)
+    choice, why = choose(views, classes, len(task.labels), described, allowed, cfg.seed, record, log)
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    if choice is None:
+        return _decided(cfg, {"name": "supervised"}, record, log, why)
+    method = {**SELF_TRAINING, "bootstrap": choice.bootstrap, "bootstrap_views": list(choice.views)}
+    if choice.bootstrap == "descriptions":
+        method["label_descriptions"] = descriptions
+    training = {}
+    if "max_steps" not in cfg.training.model_fields_set:
+        training["max_steps"] = SELF_TRAINING_STEPS
+    out = _decided(cfg, method, record, log, why, training)
+    out.views = views
+    return out
+
+
+def choose(views: dict, classes: np.ndarray, n_classes: int, described: np.ndarray | None, allowed: list[str],
+           seed: int, record: dict, log, labeler=label_pool) -> tuple[Candidate | None, str]:
+    """The bootstrap to self-train from (None: supervised) and why; `views`: name -> (labeled
+    rows, pool rows) of the built views; `described`: the descriptions' embeddings or None."""
+    record["views"] = sorted(views)
+    if len(np.unique(classes)) < n_classes and "clusters" in allowed:  # a class with no example has no cluster seed
+        allowed = [a for a in allowed if a != "clusters"]
+        record["clusters"] = "not a candidate: a label has no labeled example to seed its cluster"
+    order = candidates(sorted(views, key=["embedding", "lexical"].index), described is not None, allowed)
+    if not order:
+        return None, "no bootstrap can be built from these views and options, so supervised"
+    splits = folds(classes, seed)
+    if splits is None:
+        return _by_checks(order, views, classes, n_classes, described, record, labeler)
+    return _by_held_out(order, views, classes, n_classes, described, splits, record, log, labeler)
+
+
+def _views(model, task, data, descriptions, log) -> tuple[dict, np.ndarray | None]:
+    """The bootstrap's views of the labeled examples and the pool (built ones only), and the
+    descriptions' embeddings in label order (None without descriptions)."""
+    from ...evaluation.predict import embed_features, embed_texts
+    from ...models import backbone_of
+
+    body, tokenizer = backbone_of(model), task.tokenizer
+    log(f"auto: embedding {len(data.train) + len(data.unlabeled)} texts to measure how each bootstrap labels "
+        "held-out examples")
+    views = {"embedding": (embed_features(body, tokenizer, task.encode(data.train).features, progress=False),
+                           embed_features(body, tokenizer, task.encode(data.unlabeled).features, progress=False))}
+    words = lexical_features([e.text for e in data.train + data.unlabeled])
+    if words is not None:
+        views["lexical"] = (words[:len(data.train)], words[len(data.train):])
+    described = None if not descriptions else embed_texts(
+        body, tokenizer, [descriptions[name] for name in task.labels], max_length=task.max_length, progress=False)
+    return views, described
+
+
+def _by_held_out(order: list[Candidate], views, classes, n, described, splits, record, log, labeler):
+    measured = [held_out_accuracy(c, views, classes, n, splits, described, labeler) for c in order]
+    record["held_out"] = {"folds": len(splits), "examples": int(sum(len(h) for _, h in splits)),
+                          "accuracy": {m.candidate.name: round(m.accuracy, 4) for m in measured}}
+    for m in measured:
+        log(f"auto: {m.candidate.name}: {m.correct} of {m.total} held-out labeled examples right "
+            f"({m.accuracy:.1%}; {m.seconds:.1f} s)")
+    best = max(measured, key=lambda m: m.correct)  # max keeps the first of equals: the order's preference
+    if not better_than_chance(best, classes):
+        return None, (f"no way of labeling the pool beats always answering the commonest class on held-out "
+                      f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "
+                      "be noise, so supervised")
+    return best.candidate, (f"self-training from the {best.candidate.name} bootstrap: it labels held-out labeled "
+                            f"examples best ({best.accuracy:.0%})")
+
+
+def _by_checks(order: list[Candidate], views, classes, n, described, record, labeler):
+    """One example in some class: the first candidate its own checks accept."""
+    record["held_out"] = None
+    tried = {}
+    for candidate in order:
+        if candidate.bootstrap == "labels":
+            return candidate, ("a class has one labeled example, so nothing can be held out to measure the "
+                               "bootstraps; " + (f"{'; '.join(f'{k}: {v}' for k, v in tried.items())}; "
+                                                 if tried else "") +
+                               "self-training from the labels' own linear probe")
+        found = labeler(candidate, views, classes, n, described)
+        if candidate.bootstrap == "clusters":
+            problem = next((p for f in found.found.values() if (p := bootstrap_problem(f))), None)
+        else:
+            agreed = round(found.found["descriptions"].agreement * len(classes))
+            problem = disagreement_problem(agreed, len(classes), n)
+        if problem is None:
+            return candidate, (f"a class has one labeled example, so nothing can be held out; the "
+                               f"{candidate.name} bootstrap passes its checks")
+        tried[candidate.name] = problem
+    record["checks"] = tried
+    return None, "no bootstrap passes its checks, so supervised"
+
+
+def _decided(cfg: RunConfig, method: dict, record: dict, log, why: str, training: dict | None = None) -> Plan:
+    record.update(chosen=method, training=training or {}, why=why)
+    log(f"auto: {why}")
+    resolved = cfg.model_copy(update={
+        "method": type(cfg.method).model_validate(method),
+        "training": cfg.training.model_copy(update=training or {})})
+    return Plan(resolved, record)

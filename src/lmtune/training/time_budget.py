@@ -1,0 +1,64 @@
+"""`training.time_budget`: a run that ends, scored, within a wall-clock limit.
+
+Training stops once the run has used all but SCORING_SHARE of the budget (the rest is for
+saving and scoring the model), counted from the start of the run. Before training, the
+finetune recipe times one step on real batches (seconds_per_step) and plans no more steps than
+fit (steps_within), so the learning-rate schedule ends when the budget does instead of being
+cut short; the callback is the backstop.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+from transformers import TrainerCallback
+
+SCORING_SHARE = 0.15  # of the budget, kept for saving, scoring the held-out splits and the records
+
+
+def training_deadline(started: float, budget: float) -> float:
+    """time.time() by which training must end."""
+    return started + budget * (1 - SCORING_SHARE)
+
+
+class TimeBudget(TrainerCallback):
+    def __init__(self, deadline: float, budget: float, log):
+        self.deadline, self.budget, self.log = deadline, budget, log
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.time() >= self.deadline and not control.should_training_stop:
+            control.should_training_stop = True
+            self.log(f"time budget: training stops at step {state.global_step} of {state.max_steps}, keeping "
+                     f"{SCORING_SHARE:.0%} of the {self.budget / 60:.1f} min budget to save and score the model")
+
+
+# an optimizer step costs more than the forward and backward passes timed (the update, the
+# unlabeled stream, logging): measured steps are multiplied by this
+STEP_OVERHEAD = 1.2
+
+
+def seconds_per_step(model, batches: list[dict], precision: str) -> float:
+    """Seconds one optimizer step on these batches (a labeled one, an unlabeled one) takes on
+    this machine: forward and backward, timed twice (the first warms up), gradients cleared."""
+    import torch
+
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext())
+    was_training = model.training
+    model.train()
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        with autocast:
+            loss = sum(model(**{k: v for k, v in b.items() if k != "labels"}).logits.float().logsumexp(-1).mean()
+                       for b in batches)
+        loss.backward()
+        timings.append(time.perf_counter() - started)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return timings[-1] * STEP_OVERHEAD
+
+
+def steps_within(seconds_left: float, step_seconds: float) -> int:
+    """Whole steps that fit in `seconds_left` (at least 1)."""
+    return max(1, math.floor(seconds_left / step_seconds))

@@ -1,0 +1,221 @@
+"""method auto: it picks clusters where the pool's clusters are the classes, descriptions where
+given and the clusters are not, the labels' own probe where neither helps, supervised where no
+way of labeling the pool beats chance on held-out labels; a collapse stops self-training's
+relabelling; a time budget caps the steps. Views are synthetic numpy features (the choice is
+made on features), the runs use the tiny toy model."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import lmtune
+from lmtune import artifacts as art
+from lmtune.errors import ConfigError
+from lmtune.methods.auto.held_out import Candidate, folds, label_pool
+from lmtune.methods.auto.plan import choose
+from lmtune.recipes.validation import validate_config
+
+ALL = ["clusters", "descriptions", "labels"]
+
+
+def normalised(rows):
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def blobs(seed=0, n_classes=3, per_class=60, labeled=4, dim=16, spread=0.15, class_dims=None):
+    """(truth of labeled rows, labeled rows, pool rows, truth of pool rows): tight clusters, one per
+    class; `class_dims` puts the class signal in those dims only, and three other, larger clusters
+    across the rest (what the classes are not)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(n_classes), per_class)
+    rows = rng.normal(0, spread, (len(truth), dim))
+    if class_dims is None:
+        rows += 3 * rng.normal(size=(n_classes, dim))[truth]
+    else:
+        rows[:, class_dims] += 0.6 * np.eye(n_classes)[truth][:, :len(class_dims)]
+        other = rng.integers(0, 3, len(truth))  # nuisance clusters, independent of the class
+        nuisance = np.zeros((3, dim))
+        nuisance[:, [d for d in range(dim) if d not in class_dims][:3]] = 3 * np.eye(3)
+        rows += nuisance[other]
+    rows = normalised(rows)
+    seeds = np.concatenate([np.flatnonzero(truth == c)[:labeled] for c in range(n_classes)])
+    rest = np.setdiff1d(np.arange(len(truth)), seeds)
+    return truth[seeds], rows[seeds], rows[rest], truth[rest]
+
+
+def decide(views, classes, n=3, described=None, allowed=ALL, **kw):
+    record = {}
+    choice, why = choose(views, classes, n, described, allowed, 0, record, lambda m: None, **kw)
+    return choice, why, record
+
+
+def test_auto_picks_clusters_where_the_pool_clusters_into_the_classes():
+    classes, labeled, pool, _ = blobs()
+    choice, why, record = decide({"embedding": (labeled, pool)}, classes)
+    assert choice == Candidate("clusters", ("embedding",)), why
+    assert record["held_out"]["folds"] == 4 and record["held_out"]["accuracy"]["clusters[embedding]"] == 1.0
+
+
+def test_auto_picks_descriptions_where_the_clusters_are_not_the_classes():
+    classes, labeled, pool, _ = blobs(class_dims=[0, 1, 2], spread=0.1)
+    described = normalised(np.eye(16)[[0, 1, 2]])  # each class's description: its own direction
+    choice, why, record = decide({"embedding": (labeled, pool)}, classes, described=described,
+                                 allowed=["clusters", "descriptions"])
+    accuracy = record["held_out"]["accuracy"]
+    assert accuracy["descriptions[embedding]"] > accuracy["clusters[embedding]"] + 0.2
+    assert choice.bootstrap == "descriptions", why
+
+
+def test_auto_falls_back_to_supervised_when_nothing_beats_chance():
+    rng = np.random.default_rng(3)
+    classes = np.repeat(np.arange(3), 4)
+    noise = {"embedding": (normalised(rng.normal(size=(12, 16))), normalised(rng.normal(size=(150, 16))))}
+    choice, why, record = decide(noise, classes)
+    assert choice is None and "so supervised" in why and "commonest class" in why
+    assert set(record["held_out"]["accuracy"]) == {"clusters[embedding]", "labels[embedding]"}
+
+
+def test_a_pool_labeler_made_worse_on_purpose_is_not_chosen():
+    """The same separable data, but every candidate's labels shuffled: auto trains on the labels alone."""
+    classes, labeled, pool, _ = blobs()
+    rng = np.random.default_rng(0)
+
+    def shuffled(candidate, views, train_classes, n, described):
+        found = label_pool(candidate, views, train_classes, n, described)
+        found.classifier, found.inputs = None, list(found.inputs)
+        centroids = found.found[next(iter(found.found))].centroids
+        if centroids.shape[1]:
+            found.found[next(iter(found.found))].centroids = centroids[rng.permutation(n)]
+        else:  # the probe: answer at random
+            found.predict = lambda views: rng.random((len(next(iter(views.values()))), n))
+        return found
+
+    good, _, _ = decide({"embedding": (labeled, pool)}, classes)
+    bad, why, _ = decide({"embedding": (labeled, pool)}, classes, labeler=shuffled)
+    assert good is not None and bad is None, why
+
+
+def test_one_example_per_class_is_decided_by_the_bootstraps_own_checks():
+    classes, labeled, pool, _ = blobs(n_classes=5, labeled=1)
+    assert folds(classes, 0) is None
+    choice, why, record = decide({"embedding": (labeled, pool)}, classes, n=5)
+    assert choice == Candidate("clusters", ("embedding",)) and record["held_out"] is None
+    assert "nothing can be held out" in why
+
+
+def test_a_label_without_examples_takes_the_clusters_out_of_the_running():
+    classes, labeled, pool, _ = blobs()
+    keep = classes != 2
+    choice, _, record = decide({"embedding": (labeled[keep], pool)}, classes[keep])
+    assert "no labeled example" in record["clusters"] and (choice is None or choice.bootstrap == "labels")
+
+
+def test_pseudo_label_collapse_is_detected_against_the_first_labels():
+    from lmtune.methods.self_training.method import class_shares, collapse_problem
+
+    first = class_shares(np.array([0, 1, 2] * 10), 3)
+    assert collapse_problem(None, np.zeros(30, dtype=int), ["a", "b", "c"]) is None  # nothing to compare with
+    assert collapse_problem(first, np.array([0, 1, 2] * 9 + [0, 0, 1]), ["a", "b", "c"]) is None
+    problem = collapse_problem(first, np.array([0] * 28 + [1, 2]), ["a", "b", "c"])
+    assert "'a' now takes 93% of the pool (was 33%)" in problem
+
+
+def test_a_collapsing_teacher_stops_the_relabelling_in_a_run(toy_config, monkeypatch):
+    """From round 2 the teacher calls every pool text one class: round 2 is refused, round 1's labels stay."""
+    import torch
+
+    from lmtune.tasks.classification import Classification
+
+    real = Classification.soft_targets
+    calls = []
+
+    def collapsing(self, model, pool):
+        targets, confidence, classes = real(self, model, pool)
+        calls.append(1)
+        if len(calls) >= 2:
+            one = torch.tensor([1.0, 0.0])
+            return [one] * len(pool), np.ones(len(pool)), np.zeros(len(pool), dtype=int)
+        half = len(pool) // 2  # round 1: both classes
+        return ([torch.tensor([1.0, 0.0])] * half + [torch.tensor([0.0, 1.0])] * (len(pool) - half),
+                np.ones(len(pool)), np.array([0] * half + [1] * (len(pool) - half)))
+
+    monkeypatch.setattr(Classification, "soft_targets", collapsing)
+    toy_config["data"]["labels_per_class"] = 8
+    toy_config["method"] = {"name": "self-training", "rounds": 3, "threshold": 0.0}
+    toy_config["training"].update(epochs=12, batch_size=4)
+    messages = []
+    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    history = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    assert [h["round"] for h in history] == [1, 2] and "collapse" in history[1] and history[1]["used"] is False
+    assert len(calls) == 2  # round 3 did not label the pool again
+    assert any("pseudo-label collapse" in m and "not labeled again" in m for m in messages)
+
+
+def test_auto_is_the_default_and_records_what_it_measured_and_chose(toy_config):
+    toy_config["data"]["labels_per_class"] = 8
+    toy_config["training"].update(batch_size=4)
+    cfg = validate_config(toy_config)
+    assert cfg.method.name == "auto"
+    messages = []
+    result = lmtune.train(cfg, progress=False, log=messages.append)
+    info = art.read_json(result.run_dir / art.RUN_FILE)
+    auto = info["auto"]
+    assert auto["requested"]["name"] == "auto" and auto["held_out"]["folds"] == 4
+    assert set(auto["held_out"]["accuracy"]) >= {"clusters[embedding+lexical]", "labels[embedding+lexical]"}
+    chosen = auto["chosen"]["name"]
+    assert info["method"] == chosen and any(m.startswith("auto: ") and auto["why"] in m for m in messages)
+    saved = lmtune.load_config(result.run_dir / art.CONFIG_FILE)  # the run can be repeated without auto
+    assert saved.method.name == chosen
+    if chosen == "self-training":
+        assert saved.method.options()["bootstrap"] == auto["chosen"]["bootstrap"] and saved.training.max_steps == 120
+        rounds = info["pseudo_label_rounds"]
+        assert rounds[0]["round"] == 0 and rounds[0]["source"] == auto["chosen"]["bootstrap"]
+
+
+def test_auto_without_unlabeled_text_is_supervised(toy_config):
+    messages = []
+    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    info = art.read_json(result.run_dir / art.RUN_FILE)
+    assert info["method"] == "supervised" and info["auto"]["why"] == "no unlabeled text, so supervised"
+
+
+def test_a_time_budget_caps_the_steps_at_the_measured_speed(toy_config, monkeypatch):
+    from lmtune.training import time_budget
+
+    monkeypatch.setattr(time_budget, "seconds_per_step", lambda model, batches, precision: 2.0)
+    toy_config["method"] = {"name": "supervised"}
+    toy_config["training"].update(epochs=50, time_budget="60s")  # 0.85 x 60 s left at most: <= 25 steps of 2 s
+    messages = []
+    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    info = art.read_json(result.run_dir / art.RUN_FILE)["time_budget"]
+    assert info["seconds"] == 60 and info["step_seconds"] == 2.0 and info["planned_steps"] > info["steps"]
+    assert 15 <= info["steps"] <= 25 and result.metrics["global_step"] == info["steps"]
+    assert any(f"time budget: {info['steps']} steps instead of {info['planned_steps']}" in m for m in messages)
+
+
+def test_the_time_budget_callback_stops_training_at_the_deadline():
+    from types import SimpleNamespace
+
+    from lmtune.training.time_budget import TimeBudget
+
+    messages = []
+    state, control = SimpleNamespace(global_step=7, max_steps=100), SimpleNamespace(should_training_stop=False)
+    TimeBudget(time.time() + 60, 100, messages.append).on_step_end(None, state, control)
+    assert not control.should_training_stop
+    TimeBudget(time.time() - 1, 100, messages.append).on_step_end(None, state, control)
+    assert control.should_training_stop and "stops at step 7 of 100" in messages[0]
+
+
+@pytest.mark.parametrize("text, seconds", [("15m", 900), ("1h30m", 5400), ("90s", 90), ("900", 900)])
+def test_time_budget_durations(toy_config, text, seconds):
+    toy_config["training"]["time_budget"] = text
+    assert validate_config(toy_config).training.time_budget == seconds
+
+
+def test_a_bad_duration_is_refused_with_the_fix(toy_config):
+    toy_config["training"]["time_budget"] = "soon"
+    with pytest.raises(ConfigError, match="not a duration") as err:
+        validate_config(toy_config)
+    assert "15m" in str(err.value)

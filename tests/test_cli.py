@@ -32,7 +32,7 @@ def test_usage_error_exit_2(capsys):
 def test_ls_lists_registered_components(capsys):
     cli("ls")
     out = capsys.readouterr().out
-    assert "classification" in out and "supervised" in out
+    assert "classification" in out and "supervised" in out and "auto" in out
 
 
 def test_data_error_is_one_line_exit_2(tmp_path, capsys):

@@ -127,6 +127,27 @@ def data_label_issues(file: Path = typer.Argument(...), out: Path = typer.Option
     _saved(report, "rows ranked by suspicion")
 
 
+@data_app.command("budget")
+def data_budget(file: Path = typer.Argument(..., help="the labeled rows so far (text and label columns)"),
+                model: str = typer.Option("default", help="encoder: a run dir or backbone"),
+                target: List[int] = typer.Option([8, 16, 32], "--target", help="labels per class to predict (repeat)"),
+                seeds: int = typer.Option(20, help="reshuffles of the labeled rows the curve is measured over"),
+                seed: int = typer.Option(42),
+                out: Optional[Path] = typer.Option(None, "-o", "--output", help="report folder (default: FILE.budget/)"),
+                text_column: str = TextColumn, label_column: str = LabelColumn) -> None:
+    """How many labels to add: a learning curve of the labels so far, extrapolated; JSON report and PNG."""
+    from .curation.budget import label_budget
+
+    out = out or file.with_name(file.name + ".budget")
+    report = label_budget(file, out, model=model, targets=tuple(target), seeds=seeds, seed=seed,
+                          text_column=text_column, label_column=label_column)
+    for k, row in report["measured"].items():
+        console.print(f"{k:>4} per class: {100 * row['mean']:.1f}% ± {100 * row['std']:.1f} (measured, {seeds} seeds)")
+    for line in report["advice"] or ["every target is at or below the labels you have"]:
+        console.print(line)
+    console.print(f"({report['what']}) report: [bold]{out / 'budget.json'}[/bold]; plot: {report['plot']}")
+
+
 @data_app.command("select")
 def data_select(pool: Path = typer.Argument(..., help="unlabeled rows (a label column, if any, is ignored)"),
                 model: Path = typer.Option(..., "--model", help="a finished run trained on the labeled set"),

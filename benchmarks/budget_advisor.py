@@ -35,9 +35,9 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     from _machine import quiet_and_describe
-    from lmtune.curation.budget import budgets_for, fit_curve, measure_curve
     from lmtune.data.builtin import load_builtin
     from lmtune.data.split import stratified_split
+    from lmtune.evaluation.learning_curve import budgets_for, fit_curve, measure_curve
     from lmtune.evaluation.predict import embed_texts
     from lmtune.loading import load_encoder
 

@@ -163,6 +163,7 @@ def test_auto_is_the_default_and_records_what_it_measured_and_chose(toy_config):
     info = art.read_json(result.run_dir / art.RUN_FILE)
     auto = info["auto"]
     assert auto["requested"]["name"] == "auto" and auto["held_out"]["folds"] == 4
+    assert set(auto["label_budget"]["predicted"]) == {"16", "32"}  # 2x and 4x the 8 labels per class
     assert set(auto["held_out"]["accuracy"]) >= {"clusters[embedding+lexical]", "labels[embedding+lexical]"}
     chosen = auto["chosen"]["name"]
     assert info["method"] == chosen and any(m.startswith("auto: ") and auto["why"] in m for m in messages)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import sentiment_rows, write_csv
-from lmtune.curation.budget import budgets_for, fit_curve, label_budget, measure_curve, power_law, predict
+from lmtune.curation.budget import label_budget
 from lmtune.errors import DataError
+from lmtune.evaluation.learning_curve import budgets_for, fit_curve, measure_curve, power_law, predict
 
 
 def test_budgets_double_up_to_what_the_rarest_class_leaves():

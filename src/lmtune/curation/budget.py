@@ -1,12 +1,8 @@
 """`lmtune data budget`: how many labels to add, from a learning curve of the labels already given.
 
-Each labeled text is embedded once (the backbone's or a run's encoder, mean-pooled). For each of
-several seeds every class's rows are shuffled once; a logistic regression trained on the first
-k rows of each class (nested: the k-sample grows by adding rows) is scored on the rows no budget
-of that seed uses. That gives accuracy at 1, 2, 4, ... labels per class, as many as the rarest
-class allows. The error is then fitted by a power law, error(k) = b x k^-c (a straight line in
-log-log; learning curves follow one over this range), and extrapolated to larger budgets. The
-range comes from fitting each seed's curve alone.
+Each labeled text is embedded once (the backbone's or a run's encoder, mean-pooled); the curve
+(evaluation/learning_curve.py) is measured at 1, 2, 4, ... labels per class, as many as the
+rarest class allows, and extrapolated to the targets.
 
 What it predicts is the accuracy of the labels alone, used well: a frozen-embedding probe.
 Fine-tuning with lmtune's semi-supervised methods is usually above it (BENCHMARKS.md, "Label
@@ -14,82 +10,21 @@ budget advisor", measures both).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..data.readers import read_examples
 from ..errors import DataError
-
-HELD_OUT_PER_CLASS = 1  # rows of each class that no budget trains on: the score of every budget
-MIN_ERROR = 1e-3  # a perfect score would be log(0): errors are floored here before the fit
-
-
-@dataclass
-class Curve:
-    budgets: list[int]  # labels per class measured
-    accuracy: np.ndarray  # [seeds, budgets]
-    targets: list[int]
-    predicted: dict[int, float]  # labels per class -> predicted accuracy (all seeds' mean curve)
-    low: dict[int, float]  # ... the lowest of the seeds' own fits
-    high: dict[int, float]
-
-    def summary(self) -> dict:
-        return {"measured": {str(k): {"mean": round(float(self.accuracy[:, i].mean()), 4),
-                                      "std": round(float(self.accuracy[:, i].std()), 4)}
-                             for i, k in enumerate(self.budgets)},
-                "predicted": {str(k): {"accuracy": round(self.predicted[k], 4), "low": round(self.low[k], 4),
-                                       "high": round(self.high[k], 4)} for k in self.targets}}
-
-
-def budgets_for(smallest_class: int, held_out: int = HELD_OUT_PER_CLASS) -> list[int]:
-    """1, 2, 4, ... up to what the rarest class leaves after its held-out rows (and that count itself)."""
-    top = smallest_class - held_out
-    found = [k for k in (2 ** i for i in range(12)) if k <= top]
-    return found + ([top] if found and top not in found else [])
-
-
-def measure_curve(features: np.ndarray, y: np.ndarray, budgets: list[int], seeds: int, seed: int = 0) -> np.ndarray:
-    """Probe accuracy [seeds, budgets] on each seed's held-out rows."""
-    from sklearn.linear_model import LogisticRegression
-
-    classes = np.unique(y)
-    out = np.zeros((seeds, len(budgets)))
-    for s in range(seeds):
-        rng = np.random.default_rng(seed + s)
-        order = {c: rng.permutation(np.flatnonzero(y == c)) for c in classes}
-        held = np.concatenate([order[c][max(budgets):] for c in classes])
-        for i, k in enumerate(budgets):
-            train = np.concatenate([order[c][:k] for c in classes])
-            model = LogisticRegression(max_iter=2000).fit(features[train], y[train])
-            out[s, i] = float((model.predict(features[held]) == y[held]).mean())
-    return out
-
-
-def power_law(budgets: list[int], accuracy: np.ndarray) -> tuple[float, float]:
-    """(log b, c) of error = b x k^-c fitted by least squares in log-log; c >= 0 (more labels never hurt)."""
-    x = np.log(np.asarray(budgets, dtype=float))
-    e = np.log(np.clip(1 - np.asarray(accuracy, dtype=float), MIN_ERROR, 1))
-    if len(x) < 2:
-        return float(e[0]), 0.0
-    slope, intercept = np.polyfit(x, e, 1)
-    return float(intercept), float(max(0.0, -slope))
-
-
-def predict(fit: tuple[float, float], k: int) -> float:
-    log_b, c = fit
-    return float(1 - min(1.0, math.exp(log_b) * k ** -c))
-
-
-def fit_curve(budgets: list[int], accuracy: np.ndarray, targets: list[int]) -> Curve:
-    mean_fit = power_law(budgets, accuracy.mean(0))
-    seed_fits = [power_law(budgets, row) for row in accuracy]
-    predicted = {k: predict(mean_fit, k) for k in targets}
-    per_seed = {k: [predict(f, k) for f in seed_fits] for k in targets}
-    return Curve(budgets, accuracy, targets, predicted, {k: min(v) for k, v in per_seed.items()},
-                 {k: max(v) for k, v in per_seed.items()})
+from ..evaluation.learning_curve import (
+    HELD_OUT_PER_CLASS,
+    Curve,
+    budgets_for,
+    fit_curve,
+    measure_curve,
+    power_law,
+    predict,
+)
 
 
 def label_budget(path: str | Path, out: str | Path, *, model: str = "default", targets: tuple[int, ...] = (8, 16, 32),

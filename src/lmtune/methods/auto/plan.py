@@ -30,6 +30,7 @@ from .held_out import Candidate, better_than_chance, candidates, folds, held_out
 # checked on Rotten Tomatoes, BENCHMARKS.md).
 SELF_TRAINING = {"name": "self-training", "rounds": 0, "unlabeled_ratio": 2.0, "bootstrap_checks": False}
 SELF_TRAINING_STEPS = 120
+BUDGET_RESHUFFLES = 20
 
 
 @dataclass
@@ -54,6 +55,7 @@ def plan(cfg: RunConfig, task, data, model, log) -> Plan:
     classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
     choice, why = choose(views, classes, len(task.labels), described, allowed, cfg.seed, record, log)
+    record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:
         return _decided(cfg, {"name": "supervised"}, record, log, why)
@@ -83,6 +85,21 @@ def choose(views: dict, classes: np.ndarray, n_classes: int, described: np.ndarr
     if splits is None:
         return _by_checks(order, views, classes, n_classes, described, record, labeler)
     return _by_held_out(order, views, classes, n_classes, described, splits, record, log, labeler)
+
+
+def label_budget(labeled: np.ndarray, classes: np.ndarray, seed: int, log) -> dict | None:
+    """What more labels would buy the labels alone (a frozen probe's learning curve,
+    evaluation/learning_curve.py): predicted at 2x and 4x today's labels per class."""
+    from ...evaluation.learning_curve import budgets_for, fit_curve, measure_curve
+
+    have = int(np.bincount(classes)[np.unique(classes)].min())
+    budgets = budgets_for(have)
+    if not budgets:
+        return None
+    curve = fit_curve(budgets, measure_curve(labeled, classes, budgets, BUDGET_RESHUFFLES, seed), [2 * have, 4 * have])
+    log("auto: labels alone (a frozen probe of the backbone) would reach " + ", ".join(
+        f"~{curve.predicted[k]:.0%} at {k} per class" for k in curve.targets) + " (`lmtune data budget` for more)")
+    return curve.summary()
 
 
 def _views(model, task, data, descriptions, log) -> tuple[dict, np.ndarray | None]:

@@ -21,7 +21,8 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="module")
 def bbc_run(tmp_path_factory):
     cfg = quickstart_config(2, str(tmp_path_factory.mktemp("mpnet") / "run"),
-                            ["model.name=mpnet", "data.test_size=50", "model.max_length=128", "training.epochs=3"])
+                            ["model.name=mpnet", "data.test_size=50", "model.max_length=128", "training.epochs=3"],
+                            method="supervised")
     return lmtune.train(cfg, **QUIET)
 
 
@@ -56,7 +57,7 @@ def test_mpnet_lora_lands_on_its_attention(tmp_path):
     from lmtune import artifacts as art
 
     cfg = quickstart_config(1, str(tmp_path / "lora"), ["model.name=mpnet", "data.test_size=10", "model.max_length=64",
-                                                        "training.epochs=1"])
+                                                        "training.epochs=1"], method="supervised")
     cfg = lmtune.load_config(None, base={**cfg.model_dump(), "peft": {"method": "lora", "r": 4}})
     result = lmtune.train(cfg, **QUIET)
     record = art.read_json(result.run_dir / art.RUN_FILE)

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_quickstart_pipeline_on_the_packaged_backbone(tmp_path):
-    cfg = quickstart_config(4, str(tmp_path / "run"), ["data.test_size=50", "model.max_length=128", "training.epochs=3"])
+    cfg = quickstart_config(4, str(tmp_path / "run"), ["data.test_size=50", "model.max_length=128", "training.epochs=3"],
+                            method="supervised")
     result = lmtune.train(cfg, progress=False, log=lambda m: None)
     test = result.metrics["test"]
     assert test["n"] == 50 and len(result.data.train) == 20

@@ -3,14 +3,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..config import StrictModel
 from . import TASK_OPTIONS, Options
 
 
 class ClassificationOptions(StrictModel):
-    pass
+    # The class shares the model predicts with (tasks/class_prior.py). labeled: as trained;
+    # {label: share, ...}: shares the user knows (a spam rate, a fraud rate); pool: estimated from
+    # the model's predictions of the unlabeled pool (unreliable from a few labels: docs/training.md)
+    class_prior: Literal["labeled", "pool"] | dict[str, float] = "labeled"
+
+    @field_validator("class_prior")
+    @classmethod
+    def _positive_shares(cls, value):
+        if isinstance(value, dict) and (not value or any(v <= 0 for v in value.values())):
+            raise ValueError("class_prior shares must be positive numbers, one per label, e.g. {spam: 0.3, ham: 0.7}")
+        return value
 
 
 class TokenOptions(StrictModel):

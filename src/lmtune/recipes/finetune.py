@@ -182,6 +182,11 @@ class Finetune(Recipe):
         return metric, self.task.metrics[metric]
 
     def save(self) -> None:
+        adapted = self.task.adapt_to_pool(self.trainer.model, self.data.train, self.data.unlabeled, self.cfg.seed,
+                                          self.log, batch_size=self.cfg.training.eval_batch_size,
+                                          progress=self.progress, precision=self.precision.precision)
+        if adapted is not None:
+            self.run_info["class_prior"] = adapted
         save_model(self.trainer.model, self.tokenizer, self.run_dir)
 
     def score(self) -> dict:

@@ -53,6 +53,11 @@ class Task:
 
     # ---------------------------------------------------------------- model
 
+    def adapt_to_pool(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
+        """After training, fit the model to what the unlabeled pool says about the data (in place);
+        returns the run file's record, or None where the task does nothing of the kind."""
+        return None
+
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         """Load the backbone with this task's head (`config_overrides` set keys of its config).
         Returns (model, names of newly initialised weights)."""

@@ -19,6 +19,13 @@ class Classification(Task):
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
 
+    def __init__(self, labels, tokenizer, max_length, options=None):
+        super().__init__(labels, tokenizer, max_length, options)
+        if isinstance(self.options.class_prior, dict):  # before training, not after: the labels are known now
+            from .class_prior import check_shares
+
+            check_shares(self.options.class_prior, labels)
+
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         return self._load_with_label_head(source, revision, problem_type="single_label_classification",
                                           **config_overrides)
@@ -30,6 +37,18 @@ class Classification(Task):
         init_head_from_prototypes(model, train_dataset, self.collator())
         return ("classifier head initialised from the class means of the labeled examples"
                 + (f" ({', '.join(passed)} started as the identity)" if passed else ""))
+
+    def adapt_to_pool(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
+        """Predict with class_prior's shares (tasks/class_prior.py); labeled: as trained."""
+        from . import class_prior
+
+        prior = self.options.class_prior
+        classes = [self.labels.index(ex.label) for ex in labeled]
+        if isinstance(prior, dict):
+            return class_prior.adapt_to_shares(model, self.labels, classes, prior, log)
+        if prior == "labeled" or not pool:
+            return None
+        return class_prior.adapt_to_pool(model, self, classes, [ex.text for ex in pool], seed, log, **predict_options)
 
     def proba(self, model, texts: list[str], **options):
         """Class probabilities per text (options: batch_size, progress, desc, precision)."""

@@ -6,12 +6,11 @@ import pytest
 import torch
 
 import lmtune
+from conftest import sentiment_rows
 from lmtune import artifacts as art
 from lmtune.errors import ConfigError
 from lmtune.recipes.validation import validate_config
 from lmtune.tasks.class_prior import MIN_SHIFT, pool_shares, shift, shift_bias
-
-from conftest import sentiment_rows
 
 
 def calibrated_posteriors(shares, n, seed=0):

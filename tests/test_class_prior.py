@@ -1,4 +1,4 @@
-"""Predicting with the pool's class shares (tasks/class_prior.py)."""
+"""Predicting with given or pool-estimated class shares (tasks/class_prior.py)."""
 from __future__ import annotations
 
 import numpy as np

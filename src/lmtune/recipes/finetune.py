@@ -182,11 +182,11 @@ class Finetune(Recipe):
         return metric, self.task.metrics[metric]
 
     def save(self) -> None:
-        adapted = self.task.adapt_to_pool(self.trainer.model, self.data.train, self.data.unlabeled, self.cfg.seed,
-                                          self.log, batch_size=self.cfg.training.eval_batch_size,
-                                          progress=self.progress, precision=self.precision.precision)
-        if adapted is not None:
-            self.run_info["class_prior"] = adapted
+        adjusted = self.task.adjust_after_training(
+            self.trainer.model, self.data.train, self.data.unlabeled, self.cfg.seed, self.log,
+            batch_size=self.cfg.training.eval_batch_size, progress=self.progress, precision=self.precision.precision)
+        if adjusted is not None:
+            self.run_info["class_prior"] = adjusted
         save_model(self.trainer.model, self.tokenizer, self.run_dir)
 
     def score(self) -> dict:

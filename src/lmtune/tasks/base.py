@@ -53,9 +53,9 @@ class Task:
 
     # ---------------------------------------------------------------- model
 
-    def adapt_to_pool(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
-        """After training, fit the model to what the unlabeled pool says about the data (in place);
-        returns the run file's record, or None where the task does nothing of the kind."""
+    def adjust_after_training(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
+        """After training, before saving: adjust the model in place (classification: the class
+        shares it predicts with); returns the run file's record, or None where nothing was done."""
         return None
 
     def build_model(self, source: str, revision: str | None = None, **config_overrides):

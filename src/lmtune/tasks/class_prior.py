@@ -39,8 +39,14 @@ def pool_shares(probs: np.ndarray, labeled: np.ndarray, iterations: int = EM_ITE
     return shares, iterations
 
 
-def shift(labeled: np.ndarray, pool: np.ndarray) -> float:
-    return 0.5 * float(np.abs(pool - labeled).sum())
+def class_shares(classes, n_labels: int) -> np.ndarray:
+    """Each label's share of `classes` (label ids)."""
+    return np.bincount(classes, minlength=n_labels) / max(1, len(classes))
+
+
+def shift(before: np.ndarray, after: np.ndarray) -> float:
+    """Total variation distance between two sets of class shares."""
+    return 0.5 * float(np.abs(after - before).sum())
 
 
 @torch.no_grad()
@@ -66,45 +72,45 @@ def adapt_to_shares(model, labels: list[str], labeled_classes: list[int], given:
     check_shares(given, labels)
     target = np.array([given[name] for name in labels], dtype=float)
     target /= target.sum()
-    return _apply(model, labels, _labeled_shares(labeled_classes, len(labels)), target, "given", log, {})
+    return _apply(model, labels, class_shares(labeled_classes, len(labels)), target, "given", "given", log, {})
 
 
 def adapt_to_pool(model, task, labeled_classes: list[int], pool_texts: list[str], seed: int, log,
                   **predict_options) -> dict:
     """Estimate the pool's class shares with `model` and shift its output layer to them where
     they differ from the labeled examples' by MIN_SHIFT or more; returns the run file's record."""
-    labeled = _labeled_shares(labeled_classes, len(task.labels))
+    labeled = class_shares(labeled_classes, len(task.labels))
     rng = np.random.default_rng(seed)
     texts = pool_texts if len(pool_texts) <= POOL_TEXTS else [
         pool_texts[i] for i in sorted(rng.choice(len(pool_texts), POOL_TEXTS, replace=False))]
     probs = task.proba(model, texts, desc="class shares of the pool", **predict_options)
     pool, iterations = pool_shares(probs, labeled)
-    return _apply(model, task.labels, labeled, pool, f"estimated from the model's predictions of {len(texts)} pool texts",
-                  log, {"texts": len(texts), "em_iterations": iterations})
+    return _apply(model, task.labels, labeled, pool, "estimated",
+                  f"estimated from the model's predictions of {len(texts)} pool texts", log,
+                  {"texts": len(texts), "em_iterations": iterations})
 
 
-def _apply(model, labels: list[str], labeled: np.ndarray, target: np.ndarray, source: str, log, extra: dict) -> dict:
+def _apply(model, labels: list[str], labeled: np.ndarray, target: np.ndarray, source: str, described: str, log,
+           extra: dict) -> dict:
+    """Shift the output layer from the `labeled` shares to `target` where they differ by MIN_SHIFT
+    or more; `source` (given, estimated) is recorded, `described` logged."""
     from .base import output_layer
 
     moved = shift(labeled, target)
-    record = {"labeled": _shares(labels, labeled), "target": _shares(labels, target), "source": source.split()[0],
+    record = {"labeled": _shares(labels, labeled), "target": _shares(labels, target), "source": source,
               "shift": round(moved, 4), **extra}
     layer = output_layer(model, len(labels))
     shown = ", ".join(f"{name} {p:.0%} (labeled {q:.0%})" for name, p, q in zip(labels, target, labeled))
     if moved < MIN_SHIFT:
-        log(f"class shares {source}: {shown}, within {MIN_SHIFT:g} of the labeled examples'; the model predicts as "
+        log(f"class shares {described}: {shown}, within {MIN_SHIFT:g} of the labeled examples'; the model predicts as "
             "trained")
         return {**record, "applied": False}
     if layer.bias is None:
-        log(f"class shares {source}: {shown}; the output layer has no bias to shift, so the model predicts as trained")
+        log(f"class shares {described}: {shown}; the output layer has no bias to shift, so the model predicts as trained")
         return {**record, "applied": False}
     shift_bias(layer, labeled, target)
-    log(f"class shares {source}: {shown}; the output layer now predicts with them")
+    log(f"class shares {described}: {shown}; the output layer now predicts with them")
     return {**record, "applied": True}
-
-
-def _labeled_shares(classes: list[int], n: int) -> np.ndarray:
-    return np.bincount(classes, minlength=n) / max(1, len(classes))
 
 
 def _shares(labels: list[str], shares: np.ndarray) -> dict:

@@ -38,7 +38,7 @@ class Classification(Task):
         return ("classifier head initialised from the class means of the labeled examples"
                 + (f" ({', '.join(passed)} started as the identity)" if passed else ""))
 
-    def adapt_to_pool(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
+    def adjust_after_training(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
         """Predict with class_prior's shares (tasks/class_prior.py); labeled: as trained."""
         from . import class_prior
 

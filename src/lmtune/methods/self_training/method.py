@@ -28,6 +28,7 @@ from transformers import TrainerCallback
 
 from ...errors import ConfigError
 from ...options.methods import SelfTrainingOptions
+from ...tasks.class_prior import class_shares, shift
 from .. import register_method
 from ..pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
 from ..semi import SemiSupervised
@@ -219,17 +220,13 @@ class SelfTraining(SemiSupervised):
 COLLAPSE_DRIFT = 0.3
 
 
-def class_shares(classes: np.ndarray, n_labels: int) -> np.ndarray:
-    return np.bincount(classes, minlength=n_labels) / max(1, len(classes))
-
-
 def collapse_problem(first: np.ndarray | None, classes: np.ndarray, labels: list[str]) -> str | None:
     """Why the teacher's predictions of the pool (`classes`) look collapsed against the first pool
     labels' class shares (`first`; None: these are the first), or None."""
     if first is None:
         return None
     now = class_shares(classes, len(labels))
-    drift = 0.5 * float(np.abs(now - first).sum())
+    drift = shift(first, now)
     if drift <= COLLAPSE_DRIFT:
         return None
     top = int(now.argmax())

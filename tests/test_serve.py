@@ -356,3 +356,11 @@ def test_serve_exits_non_zero_when_the_port_is_taken(trained_run, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr()
     assert f"cannot listen on 127.0.0.1:{port}" in err.err and "serving" not in err.out
+
+
+def test_a_request_may_set_the_abstain_band(client):
+    texts = ["good great fine", "the a of"]
+    plain = client.post("/v1/predict", json={"texts": texts}, headers=auth()).json()["predictions"]
+    banded = client.post("/v1/predict", json={"texts": texts, "min_confidence": 1.0}, headers=auth()).json()["predictions"]
+    assert all(r["label"] == "abstain" and r["predicted"] == p["label"] for r, p in zip(banded, plain))
+    assert client.post("/v1/predict", json={"texts": texts, "min_confidence": 2}, headers=auth()).status_code == 422

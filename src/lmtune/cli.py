@@ -21,6 +21,8 @@ QuantizeOption = typer.Option("auto", "--quantize", help="auto: int8 where train
                               "points and is faster, and the CPU lacks bf16 | int8 | none")
 PrecisionOption = typer.Option("auto", "--precision", help="unquantized inference in: auto (bf16 where the CPU/GPU "
                                "has it, else fp32) | fp32 | bf16")
+MinConfidenceOption = typer.Option(None, "--min-confidence", help="classification: below this probability of the "
+                                  "best class the answer is 'abstain' (the best class kept as 'predicted')")
 CompileOption = typer.Option(False, "--compile", help="torch.compile the model: faster on long jobs, ~15 s to start")
 SetOption = typer.Option([], "--set", help="override a config key, e.g. --set training.epochs=3 (repeatable)")
 ResumeOption = typer.Option(False, "--resume", help="continue a killed run from its last complete checkpoint")
@@ -126,7 +128,8 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
           perturb: List[str] = typer.Option([], "--perturb", help="also score a perturbed copy of the file: typo | "
                                             "synonym | deletion | swap | insertion (repeatable, or comma-separated)"),
           perturb_rate: float = typer.Option(0.1, help="fraction of the words each perturbation changes"),
-          seed: int = typer.Option(0, help="seed of the perturbations")) -> None:
+          seed: int = typer.Option(0, help="seed of the perturbations"),
+          min_confidence: Optional[float] = MinConfidenceOption) -> None:
     """Score a finished run on a labeled file (and, with --perturb, on perturbed copies of it)."""
     from .api import evaluate
     from .evaluation.report import metrics_table, robustness_table
@@ -134,8 +137,13 @@ def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
     names = [name.strip() for item in perturb for name in item.split(",") if name.strip()]
     metrics = evaluate(run_dir, data, text_column=text_column, label_column=label_column,
                        on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
-                       precision=precision, perturb=names, perturb_rate=perturb_rate, seed=seed, log=_log)
+                       precision=precision, perturb=names, perturb_rate=perturb_rate, seed=seed,
+                       min_confidence=min_confidence, log=_log)
     console.print(metrics_table(metrics, data.name))
+    if band := metrics.get("abstain"):
+        answered = "" if band["answered_accuracy"] is None else f", accuracy {band['answered_accuracy']:.4f} on the rest"
+        console.print(f"abstain below {band['min_confidence']:g}: {band['abstained']} texts ({1 - band['coverage']:.1%})"
+                      f"{answered} (all: {metrics['accuracy']:.4f})")
     if metrics.get("perturbed"):
         console.print(robustness_table(metrics))
     if metrics["rejected"]:
@@ -155,11 +163,17 @@ def predict(run_dir: Path = typer.Argument(..., help="a finished run directory")
             text_column: Optional[str] = typer.Option(None, help="default: the run's data.text_column"),
             on_bad_rows: str = typer.Option("error", help="error | skip (skipped rows get an error record)"),
             batch_size: int = typer.Option(64), quantize: str = QuantizeOption, compile: bool = CompileOption,
-            precision: str = PrecisionOption) -> None:
+            precision: str = PrecisionOption, min_confidence: Optional[float] = MinConfidenceOption,
+            abstained: Optional[Path] = typer.Option(None, "--abstained", help="with --min-confidence: write the "
+                                                     "abstained texts here (JSONL), a pool for `lmtune data select`")
+            ) -> None:
     """Label every row of a file, the lines of standard input (--input -) or the --text arguments."""
     from .api import predict as run_predict
     from .errors import ConfigError
 
+    if abstained is not None and min_confidence is None:
+        raise ConfigError("--abstained writes the texts below --min-confidence, and none was given",
+                          fix="add --min-confidence 0.7 (or another threshold), or drop --abstained.")
     if bool(text) == (input is not None):
         raise ConfigError("give the texts one way: --input FILE (or - for standard input), or --text TEXT",
                           fix="e.g. lmtune predict RUN --text 'great film' or lmtune predict RUN --input reviews.csv")
@@ -170,11 +184,22 @@ def predict(run_dir: Path = typer.Argument(..., help="a finished run directory")
             raise ConfigError("no text on standard input", fix="pipe one text per line into lmtune predict --input -.")
     records = run_predict(run_dir, texts, input=input, output=output, text_column=text_column,
                           on_bad_rows=on_bad_rows, batch_size=batch_size, quantize=quantize, compile=compile,
-                          precision=precision, overwrite=overwrite,
+                          precision=precision, overwrite=overwrite, min_confidence=min_confidence,
+                          abstained_output=abstained,
                           log=(lambda m: err_console.print(f"· {m}", highlight=False)) if str(output) == "-" else _log)
     errors = sum("error" in r for r in records)
     (err_console if str(output) == "-" else console).print(  # stdout carries the predictions themselves
         f"wrote {len(records) - errors} predictions to {output}" + (f" ({errors} rows skipped)" if errors else ""))
+
+
+@app.command()
+def push(run_dir: Path = typer.Argument(..., help="a finished run directory"),
+         repo: str = typer.Argument(..., help="the Hub repository, e.g. my-org/support-intents"),
+         public: bool = typer.Option(False, "--public", help="create the repository public (default: private)")) -> None:
+    """Upload a run (model, tokenizer, records, model card) to the Hugging Face Hub (needs a network and a token)."""
+    from .api import push as run_push
+
+    run_push(run_dir, repo, private=not public, log=_log)
 
 
 @app.command("export")
@@ -222,7 +247,8 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
                                             "(0: batch whatever queued while the model was busy)"),
           cors_origin: List[str] = typer.Option([], help="allow browser calls from this origin (repeatable); off by default"),
           log_text: bool = typer.Option(False, "--log-text", help="put texts (PII-masked) in the access log"),
-          quantize: str = QuantizeOption, precision: str = PrecisionOption) -> None:
+          quantize: str = QuantizeOption, precision: str = PrecisionOption,
+          min_confidence: Optional[float] = MinConfidenceOption) -> None:
     """Serve a run over HTTP: POST /v1/predict, GET /healthz /readyz /metrics."""
     import dataclasses
     import json
@@ -242,13 +268,17 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     from .loading import load_run
 
     require_classification(run_dir, "lmtune serve")  # before anything says "serving"
-    load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
+    run = load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
+    from .tasks.classification import check_min_confidence
+
+    check_min_confidence(min_confidence, run.task, run.labels)
     _check_port_free(host, port)
     settings = ServeSettings(max_body_bytes=max_body_bytes, read_timeout_s=read_timeout, max_texts=max_texts,
                              max_text_chars=max_text_chars,
                              max_batch=max_batch, max_wait_ms=max_wait_ms, cors_origins=list(cors_origin),
                              api_key_digests=load_api_keys(api_key_file) if api_key_file else None,
-                             log_text=log_text, quantize=quantize, precision=precision)
+                             log_text=log_text, quantize=quantize, precision=precision,
+                             min_confidence=min_confidence)
     os.environ[ENV_CONFIG] = json.dumps({"run_dir": str(run_dir), "settings": dataclasses.asdict(settings)})
     console.print(f"serving {run_dir} on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}"
                   f"{', API keys required' if api_key_file else ', no API keys: localhost only'})")

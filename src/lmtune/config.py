@@ -115,6 +115,12 @@ class TrainingConfig(StrictModel):
     metric: str | None = None
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
+    # classification, imbalanced labels: each class's weight in the labeled loss. none; auto:
+    # n / (classes x n_c), every class counts as much as if they were equal; {label: weight}
+    class_weights: Literal["none", "auto"] | dict[str, float] = "none"
+    # random; balanced: batches draw every class equally often (with replacement; replaces
+    # group_by_length)
+    sampler: Literal["random", "balanced"] = "random"
     # Layer-wise learning-rate decay: layer i of L trains at learning_rate x decay^(L - i), the
     # embeddings at decay^(L + 1); the head at learning_rate. 1.0 = one rate for all.
     layer_lr_decay: float = Field(1.0, gt=0, le=1)
@@ -135,6 +141,13 @@ class TrainingConfig(StrictModel):
     # wall-clock limit of the whole run, e.g. 15m, 1h30m, 90s (stored as seconds): training stops
     # in time to score the model, and method auto plans no more steps than this machine can take
     time_budget: float | None = Field(None, gt=0, description="seconds, or a duration such as 15m, 1h30m, 90s")
+
+    @field_validator("class_weights")
+    @classmethod
+    def _positive_weights(cls, value):
+        if isinstance(value, dict) and (not value or any(w <= 0 for w in value.values())):
+            raise ValueError("class_weights must be positive numbers, one per label, e.g. {spam: 3, ham: 1}, or auto")
+        return value
 
     @field_validator("time_budget", mode="before")
     @classmethod

@@ -33,7 +33,9 @@ def metrics_table(metrics: dict, title: str):
 
     if "per_class" not in metrics:
         return _sequence_table(metrics, title)
-    table = Table(title=f"{title}: accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   (n={metrics['n']})")
+    calibration = f"   ECE {metrics['ece']:.4f}" if "ece" in metrics else ""
+    table = Table(title=f"{title}: accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}{calibration}"
+                        f"   (n={metrics['n']})")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for label, row in metrics["per_class"].items():
@@ -88,9 +90,14 @@ def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, t
 
 
 def score_predictions(probs, examples, labels: list[str]) -> dict:
-    """classification_metrics of predicted probabilities against the examples' labels."""
+    """classification_metrics of predicted probabilities against the examples' labels, with their
+    calibration (ece, nll)."""
+    from .calibration import calibration_summary
+
     label2id = {lb: i for i, lb in enumerate(labels)}
-    return classification_metrics([label2id[ex.label] for ex in examples], probs.argmax(-1).tolist(), labels)
+    classes = [label2id[ex.label] for ex in examples]
+    return {**classification_metrics(classes, probs.argmax(-1).tolist(), labels),
+            **(calibration_summary(probs, classes) if len(classes) else {})}
 
 
 def robustness_table(metrics: dict):
@@ -104,3 +111,16 @@ def robustness_table(metrics: dict):
         table.add_row(f"{name} ({scores['rate']:.0%} of words)", f"{scores['accuracy']:.4f}", f"{scores['macro_f1']:.4f}",
                       f"{scores['accuracy_change']:+.4f}")
     return table
+
+
+def abstain_summary(probs, examples, labels: list[str], min_confidence: float) -> dict:
+    """The abstain band on labeled texts: how many fall below `min_confidence`, and the accuracy
+    on the answered rest (against the accuracy on all)."""
+    label2id = {lb: i for i, lb in enumerate(labels)}
+    truth = np.array([label2id[ex.label] for ex in examples])
+    answered = probs.max(-1) >= min_confidence
+    correct = probs.argmax(-1) == truth
+    return {"min_confidence": min_confidence, "abstained": int((~answered).sum()),
+            "coverage": round(float(answered.mean()), 4) if len(truth) else None,
+            "answered_accuracy": round(float(correct[answered].mean()), 4) if answered.any() else None,
+            "abstained_accuracy": round(float(correct[~answered].mean()), 4) if (~answered).any() else None}

@@ -128,7 +128,7 @@ class Adversarial(Method):
         def forward(delta, grad_needed: bool, keep_graph: bool = False):
             perturbation = _Perturbation(ids, delta.detach().requires_grad_(grad_needed))
             with perturbation.on(embeddings):
-                loss = model(**labeled).loss
+                loss = self.inner.supervised_loss(model(**labeled), labeled)
             grad = torch.autograd.grad(loss, perturbation.delta, retain_graph=keep_graph)[0] if grad_needed else None
             return loss, grad
 

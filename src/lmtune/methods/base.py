@@ -30,6 +30,7 @@ class Setup:
     # view name -> (labeled rows, pool rows) already computed for these examples (method auto's),
     # so a bootstrap does not embed the texts again
     views: dict | None = None
+    class_weights: Any = None  # training.class_weights as a tensor, one weight per label (None: unweighted)
 
 
 class Method:
@@ -48,6 +49,7 @@ class Method:
         self.task = task
         self.total_steps = 1  # until setup
         self.log: Callable[[str], None] = lambda message: None
+        self.class_weights: torch.Tensor | None = None
 
     @property
     def draws_unlabeled(self) -> bool:
@@ -63,8 +65,18 @@ class Method:
 
     def setup(self, run: Setup) -> None:
         """Called once by the recipe, before the Trainer is built."""
-        self.total_steps, self.log = run.total_steps, run.log
+        self.total_steps, self.log, self.class_weights = run.total_steps, run.log, run.class_weights
         self.prepare(run)
+
+    def supervised_loss(self, outputs, labeled: dict[str, Any], reduction: str = "mean") -> torch.Tensor:
+        """The loss on the labeled batch: the model's own, or cross-entropy weighted per class
+        (training.class_weights); reduction "none": one value per row."""
+        if reduction == "mean" and (self.class_weights is None or "labels" not in labeled):
+            return outputs.loss
+        logits = outputs.logits.float()
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device, torch.float32)
+        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labeled["labels"].view(-1),
+                                                 weight=weight, ignore_index=-100, reduction=reduction)
 
     def prepare(self, run: Setup) -> None:
         """What a method builds before training (a bootstrap, a teacher, an auxiliary head)."""

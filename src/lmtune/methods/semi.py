@@ -26,7 +26,7 @@ class SemiSupervised(Method):
 
     def labeled_loss(self, outputs, labeled: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         if self.config.tsa == "none" or "labels" not in labeled:
-            return outputs.loss, {}
+            return self.supervised_loss(outputs, labeled), {}
         logits = outputs.logits.float()
         k = logits.shape[-1]
         progress = min(1.0, step / self.total_steps)
@@ -34,6 +34,8 @@ class SemiSupervised(Method):
         threshold = schedule[self.config.tsa] * (1 - 1 / k) + 1 / k
         per_row = torch.nn.functional.cross_entropy(logits, labeled["labels"], reduction="none")
         keep = (torch.exp(-per_row) <= threshold).float().detach()  # p(correct) <= threshold stays in
+        if self.class_weights is not None:
+            per_row = self.supervised_loss(outputs, labeled, reduction="none")
         return (per_row * keep).sum() / keep.sum().clamp_min(1), {"tsa_threshold": round(threshold, 4),
                                                                  "tsa_kept": round(float(keep.mean()), 4)}
 

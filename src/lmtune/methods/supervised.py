@@ -7,8 +7,8 @@ from .base import Method
 
 @register_method("supervised")
 class Supervised(Method):
-    """Cross-entropy (the task's own loss) on labeled batches only."""
+    """Cross-entropy (the task's own loss, or weighted per class) on labeled batches only."""
 
     def loss(self, model, labeled, unlabeled, step):
         outputs = model(**labeled)
-        return outputs.loss, {}, outputs
+        return self.supervised_loss(outputs, labeled), {}, outputs

@@ -14,6 +14,9 @@ class ClassificationOptions(StrictModel):
     # {label: share, ...}: shares the user knows (a spam rate, a fraud rate); pool: estimated from
     # the model's predictions of the unlabeled pool (unreliable from a few labels: docs/training.md)
     class_prior: Literal["labeled", "pool"] | dict[str, float] = "labeled"
+    # temperature: after training, one temperature fitted on the dev set divides the logits (its
+    # labels unchanged, its probabilities calibrated); needs a dev set (data.dev_size)
+    calibration: Literal["temperature", "none"] = "temperature"
 
     @field_validator("class_prior")
     @classmethod

@@ -19,6 +19,7 @@ from ..config import validate_config
 from ..data import prepare_data
 from ..errors import ConfigError, ModelError
 from ..evaluation.inference import INT8_MIN_AGREEMENT, agreement
+from ..evaluation.model_card import write_model_card
 from ..evaluation.predict import predict_proba
 from ..export import EXPORTS, ExportFormat
 from ..loading import load_run
@@ -61,6 +62,9 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
         report = compare(run, load_run(staging), exporter, check_texts, log)
         report.update(format=fmt, source=str(run.path), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         art.write_json(staging / "export.json", report)
+        if (run.path / art.DATA_FILE).is_file():
+            shutil.copy2(run.path / art.DATA_FILE, staging / art.DATA_FILE)
+        write_model_card(staging)
         art.follow_umask(staging)
         art.remove_replaceable(out, "export")
         os.replace(staging, out)

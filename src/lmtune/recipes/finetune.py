@@ -74,8 +74,9 @@ class Finetune(Recipe):
             cfg = self.cfg = self.steps_within_budget(model, cfg, train_ds, len(train_set))
         model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
                                                            head=task.head_modules(model), n_train=len(train_set), log=log)
+        class_weights, sample_weights = self.balance(cfg, len(train_set))
         method.setup(Setup(model, self.source, data.unlabeled if method.needs_unlabeled else [], data.train, train_ds,
-                           optimizer_steps(cfg, len(train_set)), log, views))
+                           optimizer_steps(cfg, len(train_set)), log, views, class_weights))
         unlabeled_ds = None
         if method.draws_unlabeled:
             unlabeled_ds = method.unlabeled_dataset(data.unlabeled)
@@ -92,10 +93,36 @@ class Finetune(Recipe):
                                      data_collator=task.collator(), processing_class=self.tokenizer,
                                      compute_metrics=task.compute_metrics if select else None,
                                      callbacks=list(self.callbacks) + stoppers + extra_callbacks + method.callbacks(),
-                                     method=method, layer_lr_decay=cfg.training.layer_lr_decay, unlabeled=unlabeled_ds)
+                                     method=method, layer_lr_decay=cfg.training.layer_lr_decay, unlabeled=unlabeled_ds,
+                                     sample_weights=sample_weights)
 
     auto: dict | None = None  # what method auto measured and chose
     run_info_extra: dict = {}
+
+    def balance(self, cfg: RunConfig, n_train: int):
+        """training.class_weights and training.sampler for imbalanced labels (training/balance.py):
+        (class weights as a tensor or None, per-example sampling weights or None)."""
+        import torch
+
+        from ..training.balance import balanced_sample_weights, class_weight_vector, trained_shares
+
+        t, data = cfg.training, self.data
+        if t.class_weights == "none" and t.sampler == "random":
+            return None, None
+        if not get_task(cfg.task).data.stratified or n_train != len(data.train):
+            raise ConfigError(f"training.class_weights and training.sampler: balanced apply to classification; this "
+                              f"run's task is {cfg.task}", fix="drop them from the training section.")
+        weights = class_weight_vector(t.class_weights, data.labels, data.train)
+        if weights is not None:
+            self.log("class weights in the labeled loss: " + ", ".join(f"{lb} {w:.3g}" for lb, w in zip(data.labels, weights)))
+        samples = balanced_sample_weights(data.labels, data.train) if t.sampler == "balanced" else None
+        if samples is not None:
+            self.log("balanced sampler: every class drawn equally often (with replacement)")
+        self.task.trained_shares = trained_shares(data.labels, data.train, weights, t.sampler)
+        self.run_info_extra["balance"] = {
+            "class_weights": None if weights is None else {lb: round(float(w), 4) for lb, w in zip(data.labels, weights)},
+            "sampler": t.sampler}
+        return (None if weights is None else torch.tensor(weights, dtype=torch.float32)), samples
 
     def build_method(self, cfg: RunConfig):
         method = build_method(cfg, self.task)
@@ -182,11 +209,9 @@ class Finetune(Recipe):
         return metric, self.task.metrics[metric]
 
     def save(self) -> None:
-        adjusted = self.task.adjust_after_training(
-            self.trainer.model, self.data.train, self.data.unlabeled, self.cfg.seed, self.log,
-            batch_size=self.cfg.training.eval_batch_size, progress=self.progress, precision=self.precision.precision)
-        if adjusted is not None:
-            self.run_info["class_prior"] = adjusted
+        self.run_info.update(self.task.adjust_after_training(
+            self.trainer.model, self.data, self.cfg.seed, self.log,
+            batch_size=self.cfg.training.eval_batch_size, progress=self.progress, precision=self.precision.precision))
         save_model(self.trainer.model, self.tokenizer, self.run_dir)
 
     def score(self) -> dict:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.pii import mask_pii
+from ..tasks.classification import abstain
 from .batching import MicroBatcher
 from .security import key_allowed
 
@@ -44,6 +45,7 @@ class ServeSettings:
     log_text: bool = False       # put (masked) texts in the access log
     quantize: str = "auto"
     precision: str = "auto"     # what runs unquantized: auto (the machine's choice), fp32, bf16
+    min_confidence: float | None = None  # classification: the abstain band (a request may set its own)
 
 
 class APIError(Exception):
@@ -55,6 +57,8 @@ class APIError(Exception):
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(min_length=1, description="the texts to label")
+    min_confidence: float | None = Field(None, gt=0, le=1, description="classification: below this probability of "
+                                         "the best class the label is 'abstain' (default: the server's)")
 
 
 def _error_body(code: str, message: str, fix: str = "") -> dict:
@@ -288,7 +292,8 @@ def _routes(app, settings: ServeSettings, state: dict, metrics: ServeMetrics) ->
         request.state.log["texts"] = len(body.texts)
         if settings.log_text:
             request.state.log["texts_masked"] = [mask_pii(t)[:200] for t in body.texts]
-        predictions = await state["batcher"].submit(body.texts)
+        threshold = body.min_confidence if body.min_confidence is not None else settings.min_confidence
+        predictions = abstain(await state["batcher"].submit(body.texts), threshold)
         metrics.texts.inc(len(body.texts))
         return {"predictions": predictions, "model": {"version": state["version"], "inference": state["inference"]}}
 

@@ -53,10 +53,11 @@ class Task:
 
     # ---------------------------------------------------------------- model
 
-    def adjust_after_training(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
-        """After training, before saving: adjust the model in place (classification: the class
-        shares it predicts with); returns the run file's record, or None where nothing was done."""
-        return None
+    def adjust_after_training(self, model, data, seed: int, log, **predict_options) -> dict:
+        """After training, before saving: adjust the model in place (classification: its
+        temperature and the class shares it predicts with) from the data bundle's splits; returns
+        records for the run file ({} where nothing was done)."""
+        return {}
 
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         """Load the backbone with this task's head (`config_overrides` set keys of its config).

@@ -67,19 +67,23 @@ def check_shares(given: dict[str, float], labels: list[str]) -> None:
             fix=f"give one positive share per label: {', '.join(labels)} (they are normalised to sum to 1).")
 
 
-def adapt_to_shares(model, labels: list[str], labeled_classes: list[int], given: dict[str, float], log) -> dict:
-    """Shift the output layer to shares the user gave (task_options.class_prior: {label: share})."""
+def adapt_to_shares(model, labels: list[str], labeled_classes: list[int], given: dict[str, float], log,
+                    trained: np.ndarray | None = None) -> dict:
+    """Shift the output layer to shares the user gave (task_options.class_prior: {label: share});
+    `trained`: the shares the loss saw, where class weights changed them from the labeled ones."""
     check_shares(given, labels)
     target = np.array([given[name] for name in labels], dtype=float)
     target /= target.sum()
-    return _apply(model, labels, class_shares(labeled_classes, len(labels)), target, "given", "given", log, {})
+    labeled = class_shares(labeled_classes, len(labels)) if trained is None else trained
+    return _apply(model, labels, labeled, target, "given", "given", log, {})
 
 
 def adapt_to_pool(model, task, labeled_classes: list[int], pool_texts: list[str], seed: int, log,
-                  **predict_options) -> dict:
+                  trained: np.ndarray | None = None, **predict_options) -> dict:
     """Estimate the pool's class shares with `model` and shift its output layer to them where
-    they differ from the labeled examples' by MIN_SHIFT or more; returns the run file's record."""
-    labeled = class_shares(labeled_classes, len(task.labels))
+    they differ from the labeled examples' (or `trained`) by MIN_SHIFT or more; returns the run
+    file's record."""
+    labeled = class_shares(labeled_classes, len(task.labels)) if trained is None else trained
     rng = np.random.default_rng(seed)
     texts = pool_texts if len(pool_texts) <= POOL_TEXTS else [
         pool_texts[i] for i in sorted(rng.choice(len(pool_texts), POOL_TEXTS, replace=False))]

@@ -38,17 +38,31 @@ class Classification(Task):
         return ("classifier head initialised from the class means of the labeled examples"
                 + (f" ({', '.join(passed)} started as the identity)" if passed else ""))
 
-    def adjust_after_training(self, model, labeled, pool, seed: int, log, **predict_options) -> dict | None:
-        """Predict with class_prior's shares (tasks/class_prior.py); labeled: as trained."""
+    def adjust_after_training(self, model, data, seed: int, log, **predict_options) -> dict:
+        """Calibrate on dev (tasks/temperature.py), then predict with class_prior's shares
+        (tasks/class_prior.py; Bayes' rule wants calibrated probabilities); labeled: as trained."""
         from . import class_prior
+        from .temperature import calibrate
 
+        records = {}
+        if self.options.calibration == "temperature":
+            records["calibration"] = calibrate(model, self, data.dev, log, **predict_options)
         prior = self.options.class_prior
-        classes = [self.labels.index(ex.label) for ex in labeled]
+        classes = [self.labels.index(ex.label) for ex in data.train]
         if isinstance(prior, dict):
-            return class_prior.adapt_to_shares(model, self.labels, classes, prior, log)
-        if prior == "labeled" or not pool:
-            return None
-        return class_prior.adapt_to_pool(model, self, classes, [ex.text for ex in pool], seed, log, **predict_options)
+            records["class_prior"] = class_prior.adapt_to_shares(model, self.labels, classes, prior, log,
+                                                                 trained=self.trained_shares)
+        elif prior == "pool" and data.unlabeled:
+            records["class_prior"] = class_prior.adapt_to_pool(model, self, classes, [ex.text for ex in data.unlabeled],
+                                                               seed, log, trained=self.trained_shares,
+                                                               **predict_options)
+        self.adjusted = records
+        return records
+
+    # the class shares the loss saw, where class weights or a balanced sampler changed them from
+    # the labeled examples' (set by the recipe); class_prior shifts from these
+    trained_shares: "np.ndarray | None" = None
+    adjusted: dict = {}  # what adjust_after_training did, for score_held_out
 
     def proba(self, model, texts: list[str], **options):
         """Class probabilities per text (options: batch_size, progress, desc, precision)."""
@@ -64,9 +78,11 @@ class Classification(Task):
         return score_predictions(probs, examples, self.labels)
 
     def score_held_out(self, model, data, cfg, precision, progress, log, run_dir):
-        """Dev and test metrics, the confusion matrix PNG; on a CPU in fp32, also whether int8
+        """Dev and test metrics (with ECE, and before calibration where a temperature was fitted), the
+        confusion matrix and reliability diagram PNGs; on a CPU in fp32, also whether int8
         inference may be used by default (checked against the fp32 predictions on the test, else
         dev, texts)."""
+        from ..evaluation.calibration import calibration_summary, save_reliability_png
         from ..evaluation.inference import check_int8
         from ..evaluation.report import save_confusion_png, score_predictions
 
@@ -80,6 +96,12 @@ class Classification(Task):
                                desc=f"evaluate {split}", precision=precision.precision)
             seconds = time.perf_counter() - started
             metrics[split] = score_predictions(probs, examples, self.labels)
+            before = self.uncalibrated(probs)
+            if before is not None:
+                metrics[split]["uncalibrated"] = calibration_summary(before, [self.labels.index(ex.label)
+                                                                              for ex in examples])
+            if split == data.held_out_split:
+                shown_probs, shown_before = probs, before
             if split == data.held_out_split and precision.device == "cpu" and precision.precision == "fp32":
                 int8 = check_int8(model, self.tokenizer, texts, [self.labels.index(ex.label) for ex in examples], probs,
                                   seconds, max_length=self.max_length, batch_size=cfg.training.eval_batch_size)
@@ -92,7 +114,20 @@ class Classification(Task):
         if shown:
             save_confusion_png(metrics[shown]["confusion_matrix"], self.labels, run_dir / "confusion_matrix.png",
                                f"{shown} confusion matrix")
+            held_out = data.test if shown == "test" else data.dev
+            save_reliability_png(shown_probs, [self.labels.index(ex.label) for ex in held_out],
+                                 run_dir / "reliability_diagram.png", f"{shown} reliability", before=shown_before)
         return metrics, extra
+
+    def uncalibrated(self, probs):
+        """What the model would have predicted without its fitted temperature (None where none was
+        fitted, or where class shares were shifted after it: that model is not recoverable)."""
+        from ..evaluation.calibration import rescale
+
+        temperature = self.adjusted.get("calibration", {}).get("temperature", 1.0)
+        if temperature == 1.0 or self.adjusted.get("class_prior", {}).get("applied"):
+            return None
+        return rescale(probs, 1.0 / temperature)
 
     def predict(self, model, inputs, *, batch_size, progress, precision="fp32") -> list[dict]:
         """Label, its score and every class probability per text."""
@@ -129,6 +164,35 @@ class Classification(Task):
 
         scores = classification_metrics(eval_pred.label_ids, np.asarray(eval_pred.predictions).argmax(-1), self.labels)
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+
+ABSTAIN = "abstain"
+
+
+def abstain(records: list[dict], min_confidence: float | None) -> list[dict]:
+    """The abstain band: a prediction whose score is below `min_confidence` becomes the label
+    "abstain" (its best class kept as `predicted`, its probabilities as they were)."""
+    if min_confidence is None:
+        return records
+    return [{**r, "label": ABSTAIN, "predicted": r["label"], "abstained": True}
+            if "score" in r and r["score"] < min_confidence else r for r in records]
+
+
+def check_min_confidence(min_confidence: float | None, task: str, labels: list[str]) -> None:
+    """--min-confidence applies to a classification run whose labels do not include "abstain"."""
+    from ..errors import ConfigError
+
+    if min_confidence is None:
+        return
+    if not 0 < min_confidence <= 1:
+        raise ConfigError(f"--min-confidence {min_confidence:g} is not a probability",
+                          fix="give a number between 0 and 1, e.g. --min-confidence 0.7.")
+    if task != "classification":
+        raise ConfigError(f"--min-confidence applies to classification runs; this run's task is {task}",
+                          fix="drop --min-confidence.")
+    if ABSTAIN in labels:
+        raise ConfigError(f"the run has a label named {ABSTAIN!r}, so an abstention could not be told from it",
+                          fix="drop --min-confidence, or rename that label and train again.")
 
 
 def prediction_records(labels: list[str], probs) -> list[dict]:

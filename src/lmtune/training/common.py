@@ -268,5 +268,8 @@ def tensorboard_dir(run_dir: Path) -> None:
 def finish_records(run_dir: Path, run_info: dict, metrics: dict, keep_checkpoints: bool) -> None:
     art.write_json(run_dir / art.METRICS_FILE, metrics)
     art.write_json(run_dir / art.RUN_FILE, {**run_info, "status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    from ..evaluation.model_card import write_model_card
+
+    write_model_card(run_dir)
     if not keep_checkpoints:
         shutil.rmtree(run_dir / art.CHECKPOINTS, ignore_errors=True)

@@ -11,12 +11,15 @@ class MethodTrainer(Trainer):
 
     With an `unlabeled` pool, each training step also draws the method's `unlabeled_ratio` x batch_size
     unlabeled examples for the method. `layer_lr_decay` < 1 gives each layer its own learning
-    rate (training/optim.py). The method's extra modules (an auxiliary head) train in their own
+    rate (training/optim.py); `sample_weights` draw the training examples with those weights
+    (with replacement) instead of shuffling them. The method's extra modules (an auxiliary head) train in their own
     optimizer group."""
 
-    def __init__(self, *args, method, layer_lr_decay: float = 1.0, unlabeled=None, **kwargs):
+    def __init__(self, *args, method, layer_lr_decay: float = 1.0, unlabeled=None,
+                 sample_weights: list[float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.method = method
+        self.sample_weights = sample_weights  # training.sampler: balanced (training/balance.py)
         self.layer_lr_decay = layer_lr_decay
         for module in method.extra_modules():  # built beside the model, which the Trainer has just placed
             module.to(self.args.device)
@@ -25,6 +28,15 @@ class MethodTrainer(Trainer):
             rank = self.args.process_index
             size = max(1, round(self.args.per_device_train_batch_size * method.config.unlabeled_ratio))
             self.unlabeled = UnlabeledStream(unlabeled, size, method.unlabeled_collator(), self.args.seed + 7919 * rank)
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        import torch
+
+        return torch.utils.data.WeightedRandomSampler(self.sample_weights, num_samples=len(self.sample_weights),
+                                                      replacement=True,
+                                                      generator=torch.Generator().manual_seed(self.args.seed))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:  # evaluation / prediction: the task's own loss

@@ -69,3 +69,30 @@ def test_push_without_a_reachable_hub_fails_clearly(trained_run):
     with pytest.raises(ModelError, match="could not push") as caught:
         push(trained_run.run_dir, "me/toy", token="hf_fake", endpoint="http://127.0.0.1:9")
     assert "push again once it is reachable" in caught.value.fix
+
+
+def test_training_logs_to_a_local_mlflow_store(toy_config, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")  # the tracking extra; CI installs it from the lock
+    from lmtune.recipes.validation import validate_config
+    from lmtune.training import common
+
+    for name, value in (("MLFLOW_TRACKING_URI", ""), ("MLFLOW_ALLOW_FILE_STORE", "true"),
+                        ("MLFLOW_EXPERIMENT_NAME", "lmtune")):
+        monkeypatch.setenv(name, value)  # restored after the test
+    monkeypatch.setattr(common, "_DEFAULT_STORE", [""])
+    toy_config["method"] = {"name": "supervised"}
+    toy_config["training"].update(epochs=2, report_to=["mlflow"], logging_steps=2)
+    messages = []
+    lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    store = tmp_path / "mlruns"
+    assert any(f"mlflow: logging to {store}" in m for m in messages)
+    losses = list(store.glob("*/*/metrics/loss"))
+    assert losses and losses[0].read_text().strip()  # the Trainer's training loss, logged per logging step
+
+
+def test_an_unknown_tracker_is_refused(toy_config):
+    from lmtune.recipes.validation import validate_config
+
+    toy_config["training"]["report_to"] = ["tensorbord"]
+    with pytest.raises(Exception, match="unknown tracker 'tensorbord'"):
+        validate_config(toy_config)

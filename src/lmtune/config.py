@@ -121,6 +121,9 @@ class TrainingConfig(StrictModel):
     # random; balanced: batches draw every class equally often (with replacement; replaces
     # group_by_length)
     sampler: Literal["random", "balanced"] = "random"
+    # experiment trackers the Trainer logs to (its report_to): tensorboard (in the run dir),
+    # mlflow (MLFLOW_TRACKING_URI, else a local store beside the run dirs), wandb, ...; [] = none
+    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
     # Layer-wise learning-rate decay: layer i of L trains at learning_rate x decay^(L - i), the
     # embeddings at decay^(L + 1); the head at learning_rate. 1.0 = one rate for all.
     layer_lr_decay: float = Field(1.0, gt=0, le=1)
@@ -149,11 +152,25 @@ class TrainingConfig(StrictModel):
             raise ValueError("class_weights must be positive numbers, one per label, e.g. {spam: 3, ham: 1}, or auto")
         return value
 
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _trackers(cls, value):
+        value = [value] if isinstance(value, str) else value
+        value = [v for v in value if v != "none"] if isinstance(value, list) else value
+        unknown = [v for v in value if v not in TRACKERS] if isinstance(value, list) else []
+        if unknown:
+            raise ValueError(f"unknown tracker {unknown[0]!r}; known: {', '.join(TRACKERS)} (or none)")
+        return value
+
     @field_validator("time_budget", mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value) if isinstance(value, str) else value
 
+
+# transformers' report_to integrations (transformers.integrations.INTEGRATION_TO_CALLBACK)
+TRACKERS = ("tensorboard", "mlflow", "wandb", "trackio", "comet_ml", "clearml", "neptune", "azure_ml", "dvclive",
+            "codecarbon", "dagshub", "flyte", "swanlab", "kubeflow")
 
 DURATION = re.compile(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)s)?\s*")
 

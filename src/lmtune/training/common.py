@@ -138,7 +138,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         **schedule,
         save_total_limit=t.save_total_limit, load_best_model_at_end=bool(select),
         metric_for_best_model=select[0] if select else None, greater_is_better=select[1] if select else None,
-        logging_steps=t.logging_steps, report_to=["tensorboard"],
+        logging_steps=t.logging_steps, report_to=trackers(t.report_to, run_dir, log),
         seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         use_cpu=precision.device == "cpu", disable_tqdm=not progress,
@@ -158,6 +158,29 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
 
         callbacks.append(TimeBudget(training_deadline(started or time.time(), t.time_budget), t.time_budget, log))
     return args, callbacks, precision
+
+
+_DEFAULT_STORE = [""]  # the tracking URI trackers() set itself, if any (a user's own is never replaced)
+
+
+def trackers(report_to: list[str], run_dir: Path, log) -> list[str]:
+    """training.report_to for the Trainer. mlflow without MLFLOW_TRACKING_URI logs to a local
+    file store beside the run dirs (runs/mlruns: `mlflow ui --backend-store-uri runs/mlruns`),
+    so tracking works offline; its package is checked here, not deep inside the Trainer."""
+    import importlib.util
+
+    missing = [name for name, module in (("mlflow", "mlflow"), ("wandb", "wandb"), ("trackio", "trackio"))
+               if name in report_to and importlib.util.find_spec(module) is None]
+    if missing:
+        raise ConfigError(f"training.report_to names {', '.join(missing)}, which is not installed",
+                          fix="pip install 'lmtune[tracking]' (mlflow), or the tracker's own package; or drop it.")
+    if "mlflow" in report_to and os.environ.get("MLFLOW_TRACKING_URI", _DEFAULT_STORE[0]) == _DEFAULT_STORE[0]:
+        store = (Path(run_dir).resolve().parent / "mlruns")
+        os.environ["MLFLOW_TRACKING_URI"] = _DEFAULT_STORE[0] = store.as_uri()  # ours: the next run may move it
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # a local file store: no server, no database
+        os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "lmtune")
+        log(f"mlflow: logging to {store} (set MLFLOW_TRACKING_URI for a server)")
+    return list(report_to)
 
 
 def steps_per_epoch(cfg: RunConfig, n_train: int) -> int:

@@ -140,3 +140,16 @@ def test_abstain_band_is_checked():
     with pytest.raises(ConfigError, match="label named 'abstain'"):
         check_min_confidence(0.5, "classification", ["abstain", "b"])
     assert abstain([{"label": "a", "score": 0.4}], None) == [{"label": "a", "score": 0.4}]
+
+
+def test_a_temperature_that_helps_only_the_texts_it_was_fitted_on_is_not_kept():
+    from lmtune.evaluation.calibration import held_out_nll
+
+    probs = np.tile([0.9, 0.1], (20, 1))
+    classes = np.zeros(20, dtype=int)
+    classes[1] = 1  # one confident mistake, in the odd fold: the even fold alone asks for the sharpest model
+    kept, scaled = held_out_nll(probs, classes)
+    assert scaled > kept
+    sharp, truth = overconfident(n=400)
+    kept, scaled = held_out_nll(sharp, truth)
+    assert scaled < kept - 0.1

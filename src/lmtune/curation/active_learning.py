@@ -20,11 +20,12 @@ from .acquisition import ACQUISITIONS
 def acquire(run, pool: list[str], budget: int, strategy: str, *, labeled: list[str] = (), seed: int = 42,
             progress: bool = True) -> tuple[list[int], np.ndarray]:
     """Indices of the `budget` pool texts to label next, and the model's probabilities on the pool."""
-    from ..evaluation.predict import embed_texts, predict_proba
+    from ..evaluation.predict import embed_texts
+    from ..tasks import get_task
 
     method = ACQUISITIONS.get(strategy)()
-    probs = predict_proba(run.model, run.tokenizer, pool, max_length=run.max_length, progress=progress,
-                          desc="score the pool")
+    task = get_task(run.task)(run.labels, run.tokenizer, run.max_length, run.config.get("task_options") or {})
+    probs = task.proba(run.model, pool, progress=progress, desc="score the pool")  # as predict scores them
     embeddings = labeled_embeddings = None
     if method.uses_embeddings:
         embed = dict(max_length=run.max_length, progress=progress)

@@ -41,12 +41,14 @@ def int8_copy(model):
 
 
 def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs: np.ndarray, fp32_seconds: float,
-               *, max_length: int, batch_size: int = 64) -> dict:
-    """Compare an int8 copy with the fp32 predictions already made on `texts` (in fp32_seconds)."""
+               *, max_length: int, batch_size: int = 64, proba=None) -> dict:
+    """Compare an int8 copy with the fp32 predictions already made on `texts` (in fp32_seconds);
+    `proba(model, texts)` predicts as those were made (default: predict_proba, cut at max_length)."""
     n = min(len(texts), INT8_CHECK_TEXTS)
     started = time.perf_counter()
-    probs = predict_proba(int8_copy(model), tokenizer, texts[:n], max_length=max_length, batch_size=batch_size,
-                          progress=False)
+    proba = proba or (lambda m, shown: predict_proba(m, tokenizer, shown, max_length=max_length, batch_size=batch_size,
+                                                     progress=False))
+    probs = proba(int8_copy(model), texts[:n])
     int8_rate = n / max(time.perf_counter() - started, 1e-9)
     fp32_rate = len(texts) / max(fp32_seconds, 1e-9)
     truth, fp32, int8 = np.asarray(labels[:n]), fp32_probs[:n].argmax(-1), probs.argmax(-1)

@@ -56,18 +56,67 @@ def model_device(model) -> torch.device:
 
 
 @torch.inference_mode()
+def _logits(model, batches, rows: int, precision: str) -> np.ndarray:
+    """The model's logits over (indices, batch) pairs, one row per index."""
+    model.eval()
+    device = model_device(model)
+    out = np.zeros((rows, model.config.num_labels), dtype=np.float32)
+    for idx, batch in batches:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        out[idx] = logits.float().cpu().numpy()
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return (shifted / shifted.sum(-1, keepdims=True)).astype(np.float32)
+
+
 def predict_proba(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,
                   max_batch_tokens: int = MAX_BATCH_TOKENS, progress: bool = True, desc: str = "predict",
                   precision: str = "fp32") -> np.ndarray:
-    """Class probabilities, one row per text, in the order given."""
-    model.eval()
-    device = model_device(model)
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    for idx, batch in _batches(tokenizer, texts, max_length, batch_size, max_batch_tokens, progress, desc):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-        out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    return out
+    """Class probabilities, one row per text (cut to max_length), in the order given."""
+    batches = _batches(tokenizer, texts, max_length, batch_size, max_batch_tokens, progress, desc)
+    return softmax(_logits(model, batches, len(texts), precision))
+
+
+def window_features(tokenizer, texts: list[str], max_length: int, stride: int,
+                    max_windows: int | None = None) -> tuple[list[dict], np.ndarray]:
+    """Each text cut into windows of max_length tokens, consecutive ones sharing `stride` (every
+    window with the model's special tokens); at most `max_windows` per text (its first ones).
+    Returns the windows' features and, per window, the index of its text."""
+    enc = tokenizer(texts, truncation=True, max_length=max_length, stride=stride, return_overflowing_tokens=True)
+    owners = list(enc["overflow_to_sample_mapping"])
+    keys = [k for k in enc.keys() if k in ("input_ids", "attention_mask", "token_type_ids")]
+    features, kept, seen = [], [], {}
+    for i, owner in enumerate(owners):
+        seen[owner] = seen.get(owner, 0) + 1
+        if max_windows is None or seen[owner] <= max_windows:
+            features.append({k: enc[k][i] for k in keys})
+            kept.append(owner)
+    return features, np.asarray(kept, dtype=int)
+
+
+def aggregate_windows(logits: np.ndarray, owners: np.ndarray, texts: int, how: str = "mean") -> np.ndarray:
+    """One row of logits per text from its windows' rows: their mean, or each class's max."""
+    if how == "max":
+        out = np.full((texts, logits.shape[1]), -np.inf, dtype=np.float64)
+        np.maximum.at(out, owners, logits)
+        return out
+    out = np.zeros((texts, logits.shape[1]), dtype=np.float64)
+    np.add.at(out, owners, logits)
+    return out / np.bincount(owners, minlength=texts).clip(min=1)[:, None]
+
+
+def predict_windows(model, tokenizer, texts: list[str], *, max_length: int, stride: int, aggregate: str = "mean",
+                    max_windows: int | None = None, batch_size: int = 64, max_batch_tokens: int = MAX_BATCH_TOKENS,
+                    progress: bool = True, desc: str = "predict", precision: str = "fp32") -> np.ndarray:
+    """Class probabilities, one row per text, from the aggregated logits of all its windows
+    (task_options.long_text: chunks)."""
+    features, owners = window_features(tokenizer, texts, max_length, stride, max_windows)
+    batches = _feature_batches(tokenizer, features, batch_size, max_batch_tokens, progress, f"{desc} (windows)")
+    return softmax(aggregate_windows(_logits(model, batches, len(features), precision), owners, len(texts), aggregate))
 
 
 def embed_texts(encoder, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,

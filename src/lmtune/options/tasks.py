@@ -17,6 +17,13 @@ class ClassificationOptions(StrictModel):
     # temperature: after training, one temperature fitted on the dev set divides the logits (its
     # labels unchanged, its probabilities calibrated); needs a dev set (data.dev_size)
     calibration: Literal["temperature", "none"] = "temperature"
+    # texts longer than model.max_length: truncate (read their start) | chunks (overlapping
+    # windows sharing `stride` tokens; a labeled text's windows all train with its label, and a
+    # prediction aggregates the logits of all its windows: their mean, or each class's max)
+    long_text: Literal["truncate", "chunks"] = "truncate"
+    stride: int = Field(32, ge=0, description="tokens shared by consecutive windows (long_text: chunks)")
+    aggregate: Literal["mean", "max"] = "mean"
+    max_windows: int | None = Field(None, ge=1, description="windows read per text, its first ones; null: all")
 
     @field_validator("class_prior")
     @classmethod

@@ -126,6 +126,10 @@ class Finetune(Recipe):
 
     def build_method(self, cfg: RunConfig):
         method = build_method(cfg, self.task)
+        if method.needs_unlabeled and getattr(self.task, "windows", False):
+            raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text one row per text, and "
+                              "task_options.long_text: chunks trains on windows of each text",
+                              fix="use method.name: supervised (or auto) with chunks, or long_text: truncate.")
         if method.needs_unlabeled and not self.data.unlabeled:
             raise ConfigError(f"method {cfg.method.name!r} learns from unlabeled text, but the data has none",
                               fix="set data.unlabeled to a file of raw text, or data.labels_per_class (or data.labeled_size) "

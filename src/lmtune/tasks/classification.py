@@ -25,6 +25,15 @@ class Classification(Task):
             from .class_prior import check_shares
 
             check_shares(self.options.class_prior, labels)
+        self.windows = self.options.long_text == "chunks"
+        if self.windows:
+            room = max_length - tokenizer.num_special_tokens_to_add()
+            if self.options.stride >= room:
+                from ..errors import ConfigError
+
+                raise ConfigError(f"task_options.stride {self.options.stride} leaves no new tokens in a window of "
+                                  f"model.max_length {max_length} ({room} tokens besides the special ones)",
+                                  fix=f"use a stride below {room} (a quarter of it is usual), or a longer max_length.")
 
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         return self._load_with_label_head(source, revision, problem_type="single_label_classification",
@@ -62,12 +71,18 @@ class Classification(Task):
     # the class shares the loss saw, where class weights or a balanced sampler changed them from
     # the labeled examples' (set by the recipe); class_prior shifts from these
     trained_shares: "np.ndarray | None" = None
+    warned_cut = False  # the training set's texts cut at max_length were reported
     adjusted: dict = {}  # what adjust_after_training did, for score_held_out
 
     def proba(self, model, texts: list[str], **options):
-        """Class probabilities per text (options: batch_size, progress, desc, precision)."""
-        from ..evaluation.predict import predict_proba
+        """Class probabilities per text (options: batch_size, progress, desc, precision); with
+        long_text: chunks, from the aggregated logits of each text's windows."""
+        from ..evaluation.predict import predict_proba, predict_windows
 
+        if self.windows:
+            o = self.options
+            return predict_windows(model, self.tokenizer, texts, max_length=self.max_length, stride=o.stride,
+                                   aggregate=o.aggregate, max_windows=o.max_windows, **options)
         return predict_proba(model, self.tokenizer, texts, max_length=self.max_length, **options)
 
     def evaluate(self, model, examples, *, batch_size, progress, desc, precision="fp32") -> dict:
@@ -104,7 +119,9 @@ class Classification(Task):
                 shown_probs, shown_before = probs, before
             if split == data.held_out_split and precision.device == "cpu" and precision.precision == "fp32":
                 int8 = check_int8(model, self.tokenizer, texts, [self.labels.index(ex.label) for ex in examples], probs,
-                                  seconds, max_length=self.max_length, batch_size=cfg.training.eval_batch_size)
+                                  seconds, max_length=self.max_length, batch_size=cfg.training.eval_batch_size,
+                                  proba=lambda m, shown: self.proba(m, shown, batch_size=cfg.training.eval_batch_size,
+                                                                   progress=False))
                 extra["int8_check"] = int8
                 log(f"int8 inference: {int8['speedup']}x the fp32 speed, accuracy {int8['int8_accuracy']:.4f} vs "
                     f"{int8['fp32_accuracy']:.4f} on {int8['checked_texts']} {split} texts, the same label on "
@@ -135,19 +152,42 @@ class Classification(Task):
         return prediction_records(self.labels, probs)
 
     def encode(self, examples) -> EncodedDataset:
+        """One feature per example; with long_text: chunks, one per window of each labeled
+        example (unlabeled ones keep one row each, their first window: a method's targets are per
+        pool text)."""
         texts, labels = [ex.text for ex in examples], [ex.label for ex in examples]
-        key = ("classification", tokenizer_fingerprint(self.tokenizer), self.max_length, self.labels, texts, labels)
-        return EncodedDataset(cached(key, lambda: self._features(texts, labels)))
+        o = self.options
+        windows = (o.stride, o.max_windows) if self.windows else None
+        key = ("classification", tokenizer_fingerprint(self.tokenizer), self.max_length, self.labels, texts, labels,
+               windows)
+        features = cached(key, lambda: self._features(texts, labels))
+        cut = sum(len(f["input_ids"]) >= self.max_length for f in features if "labels" in f)
+        if cut and not self.windows and not self.warned_cut:
+            self.warned_cut = True
+            self.warnings.append(f"{cut} of {sum('labels' in f for f in features)} labeled texts fill model.max_length "
+                                 f"({self.max_length} tokens) and are probably cut there; task_options.long_text: "
+                                 "chunks reads all of each in windows")
+        return EncodedDataset(features)
 
     def _features(self, texts: list[str], labels: list) -> list[dict]:
+        from ..evaluation.predict import window_features
+
         label2id = {lb: i for i, lb in enumerate(self.labels)}
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        labeled = [i for i, label in enumerate(labels) if label is not None]
+        windows: dict[int, list[dict]] = {}
+        if self.windows and labeled:
+            o = self.options
+            found, owners = window_features(self.tokenizer, [texts[i] for i in labeled], self.max_length, o.stride,
+                                            o.max_windows)
+            for feature, owner in zip(found, owners):
+                windows.setdefault(labeled[owner], []).append(feature)
         features = []
         for i, label in enumerate(labels):
-            item = {key: enc[key][i] for key in enc.keys()}
-            if label is not None:
-                item["labels"] = label2id[label]
-            features.append(item)
+            for item in windows.get(i) or [{key: enc[key][i] for key in enc.keys()}]:
+                if label is not None:
+                    item = {**item, "labels": label2id[label]}
+                features.append(item)
         return features
 
     def soft_targets(self, model, pool):

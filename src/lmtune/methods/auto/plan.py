@@ -52,6 +52,9 @@ def plan(cfg: RunConfig, task, data, model, log) -> Plan:
                         f"task {cfg.task!r}: auto plans classification only, so supervised")
     if not data.unlabeled:
         return _decided(cfg, {"name": "supervised"}, record, log, "no unlabeled text, so supervised")
+    if getattr(task, "windows", False):
+        return _decided(cfg, {"name": "supervised"}, record, log, "task_options.long_text: chunks trains on windows, "
+                        "and the semi-supervised methods read one row per text, so supervised")
     classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
     choice, why = choose(views, classes, len(task.labels), described, allowed, cfg.seed, record, log)

@@ -99,13 +99,13 @@ def last_complete_checkpoint(run_dir: Path) -> Path | None:
     return max(candidates)[1] if candidates else None
 
 
-def require_classification(run_dir: str | Path, what: str) -> None:
-    """Stop early, with a clear message, where a command handles classification runs only."""
+def require_classification(run_dir: str | Path, what: str, tasks: tuple[str, ...] = ("classification",)) -> None:
+    """Stop early, with a clear message, where a command handles only these tasks' runs."""
     path = Path(run_dir) / RUN_FILE
     task = read_json(path).get("task", "classification") if path.is_file() else "classification"
-    if task != "classification":
-        raise ModelError(f"{what} handles classification runs; {run_dir} is a {task} run",
-                         fix="use `lmtune predict` / `lmtune eval` for it (export and serving of other tasks are not built yet).")
+    if task not in tasks:
+        raise ModelError(f"{what} handles {' and '.join(tasks)} runs; {run_dir} is a {task} run",
+                         fix="use `lmtune predict` / `lmtune eval` for it (this command does not handle that task yet).")
 
 
 def check_replaceable(path: Path, what: str = "run") -> None:

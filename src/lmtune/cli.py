@@ -254,7 +254,7 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     import json
 
     from .errors import ConfigError
-    from .serve.app import ENV_CONFIG, ServeSettings
+    from .serve.app import ENV_CONFIG, SERVED_TASKS, ServeSettings
     from .serve.security import load_api_keys
 
     try:
@@ -267,7 +267,7 @@ def serve(run_dir: Path = typer.Argument(..., help="a finished run (or export) d
     from .artifacts import require_classification
     from .loading import load_run
 
-    require_classification(run_dir, "lmtune serve")  # before anything says "serving"
+    require_classification(run_dir, "lmtune serve", SERVED_TASKS)  # before anything says "serving"
     run = load_run(run_dir)  # a wrong directory fails here, in one line, not in every worker
     from .tasks.classification import check_min_confidence
 

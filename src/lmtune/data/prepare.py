@@ -11,7 +11,7 @@ from ..errors import ConfigError, DataError
 from .builtin import load_builtin
 from .examples import Reject, TextExample
 from .readers import fingerprint
-from .split import by_label, sample_per_class, stratified_split
+from .split import by_label, stratified_split
 
 
 @dataclass
@@ -35,11 +35,19 @@ class DataBundle:
             "labels": self.labels,
             "train": len(self.train), "dev": len(self.dev), "test": len(self.test),
             "unlabeled": len(self.unlabeled), "rejected": len(self.rejects),
-            "train_per_class": {label: len(items) for label, items in by_label(self.train).items()
-                                if label is not None},
+            "train_per_class": label_counts(self.train),
             "warnings": len(self.warnings),
             "fingerprints": self.fingerprints,
         }
+
+
+def label_counts(examples: list) -> dict[str, int]:
+    """Examples per label (a multi-label example counts once for each of its labels)."""
+    counts: dict[str, int] = {}
+    for label, items in by_label([ex for ex in examples if ex.label is not None]).items():
+        for name in (label if isinstance(label, tuple) else (label,)):
+            counts[name] = counts.get(name, 0) + len(items)
+    return dict(sorted(counts.items()))
 
 
 def prepare_data(cfg: DataConfig, seed: int, task: str, task_options: dict | None = None) -> DataBundle:
@@ -88,13 +96,11 @@ def prepare_data(cfg: DataConfig, seed: int, task: str, task_options: dict | Non
 
     unlabeled: list = []
     if cfg.labels_per_class:
-        if not fmt.stratified:
-            raise ConfigError("data.labels_per_class needs one label per example (classification)",
-                              fix="use data.labeled_size: the number of labeled training examples to keep.")
-        pool, unlabeled = sample_per_class(pool, cfg.labels_per_class, seed)
+        pool, unlabeled = fmt.sample_per_label(pool, cfg.labels_per_class, seed)
     elif cfg.labeled_size:
         pool, unlabeled = fmt.take_labeled(pool, cfg.labeled_size, seed)
-        present = by_label(pool) if fmt.stratified else labels  # tagged examples: no one class per example
+        # tagged examples have no class per example: nothing to warn about
+        present = set(fmt.label_set(pool)) if fmt.stratified or fmt.label_sets else labels
         if absent := [lb for lb in labels if lb not in present]:
             warnings.append(f"{where}: data.labeled_size={cfg.labeled_size} left no labeled example of "
                             f"{', '.join(map(repr, absent))}; the model learns such a class only from pseudo labels "

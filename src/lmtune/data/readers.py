@@ -30,9 +30,10 @@ class ReadResult:
 
 def read_examples(path: str | Path, *, text_column: str = "text", label_column: str | None = "label",
                   fmt: str = "auto", on_bad_rows: str = "error", require_label: bool = True,
-                  keep_row: bool = False) -> ReadResult:
+                  keep_row: bool = False, parse_label=None) -> ReadResult:
     """Read one file. `label_column=None` or a file without that column gives unlabeled examples
-    (allowed only when `require_label` is False). keep_row: each example keeps all its columns."""
+    (allowed only when `require_label` is False). keep_row: each example keeps all its columns.
+    parse_label(value) -> label (ValueError: a bad row); default one label as a string."""
     path = existing_file(path)
     fmt = detect_format(path, fmt)
     result = ReadResult(path)
@@ -43,7 +44,7 @@ def read_examples(path: str | Path, *, text_column: str = "text", label_column: 
             _check_columns(path, line, row, text_column, label_column, require_label, fmt)
             checked_columns = True
         try:
-            example = _to_example(row, text_column, label_column, require_label, f"{path}:{line}")
+            example = _to_example(row, text_column, label_column, require_label, f"{path}:{line}", parse_label)
             result.examples.append(replace(example, row=dict(row)) if keep_row else example)
         except ValueError as exc:
             bad_row(result, on_bad_rows, path, line, str(exc), raw)
@@ -94,8 +95,8 @@ def _check_columns(path: Path, line: int, row: dict, text_column: str, label_col
                         fix="set data.label_column (or --label-column) to one of those.")
 
 
-def _to_example(row: dict, text_column: str, label_column: str | None, require_label: bool, source: str
-                ) -> TextExample:
+def _to_example(row: dict, text_column: str, label_column: str | None, require_label: bool, source: str,
+                parse_label=None) -> TextExample:
     if text_column not in row:
         raise ValueError(f"no {text_column!r} field; fields found: {', '.join(map(repr, row))}")
     text = row[text_column]
@@ -104,7 +105,7 @@ def _to_example(row: dict, text_column: str, label_column: str | None, require_l
     if not text.strip():
         raise ValueError("empty or whitespace-only text")
     label = row.get(label_column) if label_column else None
-    label = _label_str(label)
+    label = (parse_label or _label_str)(label)
     if label is None and require_label:
         raise ValueError(f"missing label in column {label_column!r}")
     return TextExample(text, label, source)

@@ -73,12 +73,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(-1, keepdims=True)).astype(np.float32)
 
 
+def predict_logits(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,
+                   max_batch_tokens: int = MAX_BATCH_TOKENS, progress: bool = True, desc: str = "predict",
+                   precision: str = "fp32") -> np.ndarray:
+    """The model's logits, one row per text (cut to max_length), in the order given."""
+    batches = _batches(tokenizer, texts, max_length, batch_size, max_batch_tokens, progress, desc)
+    return _logits(model, batches, len(texts), precision)
+
+
 def predict_proba(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64,
                   max_batch_tokens: int = MAX_BATCH_TOKENS, progress: bool = True, desc: str = "predict",
                   precision: str = "fp32") -> np.ndarray:
     """Class probabilities, one row per text (cut to max_length), in the order given."""
-    batches = _batches(tokenizer, texts, max_length, batch_size, max_batch_tokens, progress, desc)
-    return softmax(_logits(model, batches, len(texts), precision))
+    return softmax(predict_logits(model, tokenizer, texts, max_length=max_length, batch_size=batch_size,
+                                  max_batch_tokens=max_batch_tokens, progress=progress, desc=desc, precision=precision))
 
 
 def window_features(tokenizer, texts: list[str], max_length: int, stride: int,

@@ -55,7 +55,7 @@ def _sequence_table(metrics: dict, title: str):
     table = Table(title=f"{title}: {overall}   (n={metrics.get('n')})")
     for column in ("type", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "type" else "right")
-    for kind, row in metrics.get("per_type", {}).items():
+    for kind, row in (metrics.get("per_type") or metrics.get("per_label") or {}).items():
         table.add_row(kind, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     return table
 

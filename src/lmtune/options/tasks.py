@@ -33,6 +33,15 @@ class ClassificationOptions(StrictModel):
         return value
 
 
+class MultiLabelOptions(StrictModel):
+    label_separator: str = Field("|", min_length=1, description="CSV/TSV: labels joined by this (JSONL may give a list)")
+    labels: list[str] | None = None  # the label set; a row naming another fails (default: those found in train)
+    allow_empty: bool = False  # rows with no label at all (none applies) are valid
+    # tuned: each label's threshold set on the dev set for its F1 (folded into the model, so
+    # every path predicts with it); fixed: 0.5
+    thresholds: Literal["tuned", "fixed"] = "tuned"
+
+
 class TokenOptions(StrictModel):
     tokens_column: str = "tokens"  # JSONL field names
     tags_column: str = "tags"
@@ -60,6 +69,8 @@ class GenerationOptions(StrictModel):
 
 TASK_OPTIONS.register("classification")(Options(
     ClassificationOptions, "Sequence classification: one label per text (accuracy, macro-F1, per-class report)."))
+TASK_OPTIONS.register("multi-label")(Options(
+    MultiLabelOptions, "Several labels per text: sigmoid + BCE, micro/macro/samples F1, per-label thresholds tuned on dev."))
 TASK_OPTIONS.register("token-classification")(Options(
     TokenOptions, "One tag per word: seqeval entity precision/recall/F1 per type (BIO/BIOES), token accuracy."))
 TASK_OPTIONS.register("generation")(Options(

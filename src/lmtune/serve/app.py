@@ -32,6 +32,9 @@ access_log = logging.getLogger("lmtune.access")
 error_log = logging.getLogger("lmtune.serve")
 
 
+SERVED_TASKS = ("classification", "multi-label")
+
+
 @dataclass
 class ServeSettings:
     max_body_bytes: int = 1_000_000
@@ -143,7 +146,7 @@ class BodyLimit:
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None):
     from ..artifacts import require_classification
 
-    require_classification(run_dir, "lmtune serve")
+    require_classification(run_dir, "lmtune serve", SERVED_TASKS)
     settings = settings or ServeSettings()
     metrics = ServeMetrics()
     state: dict = {"ready": False}
@@ -293,6 +296,9 @@ def _routes(app, settings: ServeSettings, state: dict, metrics: ServeMetrics) ->
         if settings.log_text:
             request.state.log["texts_masked"] = [mask_pii(t)[:200] for t in body.texts]
         threshold = body.min_confidence if body.min_confidence is not None else settings.min_confidence
+        if body.min_confidence is not None and state["run"].task != "classification":
+            raise APIError(422, "invalid_request", "min_confidence applies to single-label classification models",
+                           f"this model's task is {state['run'].task}: drop min_confidence.")
         predictions = abstain(await state["batcher"].submit(body.texts), threshold)
         metrics.texts.inc(len(body.texts))
         return {"predictions": predictions, "model": {"version": state["version"], "inference": state["inference"]}}

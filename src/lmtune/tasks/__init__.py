@@ -20,6 +20,6 @@ def register_task(name: str):
     return add
 
 
-from . import classification, generation, token_classification  # noqa: E402,F401  (register themselves)
+from . import classification, generation, multi_label, token_classification  # noqa: E402,F401  (register themselves)
 
 __all__ = ["TASKS", "EncodedDataset", "Task", "get_task", "register_task"]

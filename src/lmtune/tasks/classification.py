@@ -282,22 +282,15 @@ def prototype_rows(labels: list[int], per_class: int) -> list[int]:
 
 
 @torch.no_grad()
-def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> None:
-    """Set the output layer to a nearest-class-mean classifier over the features it receives.
-
-    With a handful of labels per class a random head wastes the first epochs (and often the
-    run) on finding directions the backbone already separates; starting from the class means
-    ("weight imprinting") gives a sensible classifier at step 0 that fine-tuning refines.
-    logit_c(x) = a * [(x - m) . (mu_c - m) - |mu_c - m|^2 / 2], m = mean of the class means
-    (a nearest-class-mean rule, written as a linear layer).
-    """
-    layer = output_layer(model, model.config.num_labels)
+def head_inputs(model, layer: torch.nn.Linear, dataset: EncodedDataset, rows: list[int], collate,
+                batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the output layer receives for the dataset's `rows` (the first token's features), and
+    their labels."""
     captured: list[torch.Tensor] = []
     hook = layer.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].detach().float()))
     was_training = model.training
     model.eval()
     labels = []
-    rows = prototype_rows([int(f["labels"]) for f in dataset.features], PROTOTYPE_EXAMPLES)
     try:
         for start in range(0, len(rows), batch_size):
             batch = collate([dataset[i] for i in rows[start:start + batch_size]])
@@ -308,7 +301,31 @@ def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_siz
         hook.remove()
         model.train(was_training)
     feats = torch.cat([c.reshape(c.shape[0], -1, c.shape[-1])[:, 0] for c in captured]).cpu()
-    y = torch.cat(labels)
+    return feats, torch.cat(labels).cpu()
+
+
+def scaled_head(directions: torch.Tensor, bias: torch.Tensor, feats: torch.Tensor) -> float:
+    """The factor for a prototype head's rows: the labeled examples' logits spread by
+    PROTOTYPE_MARGIN on average, but no row longer than MAX_ROW_NORM."""
+    raw = feats @ directions.T + bias
+    spread = (raw.max(1).values - raw.min(1).values) if raw.shape[1] > 1 else raw.abs().squeeze(1) * 2
+    scale = PROTOTYPE_MARGIN / spread.mean().clamp_min(1e-6)
+    return min(float(scale), MAX_ROW_NORM / float(directions.norm(dim=1).max().clamp_min(1e-12)))
+
+
+@torch.no_grad()
+def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> None:
+    """Set the output layer to a nearest-class-mean classifier over the features it receives.
+
+    With a handful of labels per class a random head wastes the first epochs (and often the
+    run) on finding directions the backbone already separates; starting from the class means
+    ("weight imprinting") gives a sensible classifier at step 0 that fine-tuning refines.
+    logit_c(x) = a * [(x - m) . (mu_c - m) - |mu_c - m|^2 / 2], m = mean of the class means
+    (a nearest-class-mean rule, written as a linear layer).
+    """
+    layer = output_layer(model, model.config.num_labels)
+    rows = prototype_rows([int(f["labels"]) for f in dataset.features], PROTOTYPE_EXAMPLES)
+    feats, y = head_inputs(model, layer, dataset, rows, collate, batch_size)
     present = torch.unique(y)
     means = torch.stack([feats[y == c].mean(0) for c in range(layer.out_features)
                          ]) if len(present) == layer.out_features else None
@@ -317,13 +334,10 @@ def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_siz
     centre = means.mean(0)
     directions = means - centre
     bias = -((directions * centre).sum(1) + directions.pow(2).sum(1) / 2)
-    raw = feats @ directions.T + bias
-    # scale so the labeled examples start with logits spread by PROTOTYPE_MARGIN on average: sure
-    # enough to be a classifier, unsure enough to leave a gradient for the backbone
-    scale = PROTOTYPE_MARGIN / (raw.max(1).values - raw.min(1).values).mean().clamp_min(1e-6)
-    # ...but never rows longer than MAX_ROW_NORM: on features whose classes barely differ, a huge
-    # head would turn the first small change of the backbone into exploding logits
-    scale = min(float(scale), MAX_ROW_NORM / float(directions.norm(dim=1).max().clamp_min(1e-12)))
+    # logits spread by PROTOTYPE_MARGIN: sure enough to be a classifier, unsure enough to leave a
+    # gradient for the backbone; rows no longer than MAX_ROW_NORM: on features whose classes barely
+    # differ, a huge head would turn the first small change of the backbone into exploding logits
+    scale = scaled_head(directions, bias, feats)
     layer.weight.copy_((scale * directions).to(layer.weight.dtype))
     if layer.bias is not None:
         layer.bias.copy_((scale * bias).to(layer.bias.dtype))

@@ -10,6 +10,6 @@ FORMATS: Registry[DataFormat] = Registry("task")
 register_format = FORMATS.register
 get_format = FORMATS.get
 
-from . import prompts, tagged_words, texts  # noqa: E402,F401  (register themselves)
+from . import label_sets, prompts, tagged_words, texts  # noqa: E402,F401  (register themselves)
 
 __all__ = ["FORMATS", "DataFormat", "ReadOutcome", "get_format", "register_format"]

@@ -20,6 +20,7 @@ class DataFormat:
     the task's validated `task_options` (lmtune.options.tasks)."""
 
     stratified: ClassVar[bool] = False  # splits keep the class proportions (one label per example)
+    label_sets: ClassVar[bool] = False  # each example holds a set of labels (multi-label)
 
     @classmethod
     def read(cls, path: str, data_cfg, options, *, require_labels: bool = True) -> ReadOutcome:
@@ -44,6 +45,14 @@ class DataFormat:
     def strip_label(example):
         """The example without its label: labeled pool rows left over by a label budget."""
         return example
+
+    @classmethod
+    def sample_per_label(cls, pool: list, k: int, seed: int) -> tuple[list, list]:
+        """data.labels_per_class: k labeled examples per label; the rest, unlabeled."""
+        from ...errors import ConfigError
+
+        raise ConfigError("data.labels_per_class needs labels per example (classification, multi-label)",
+                          fix="use data.labeled_size: the number of labeled training examples to keep.")
 
     @classmethod
     def take_labeled(cls, pool: list, n: int, seed: int) -> tuple[list, list]:

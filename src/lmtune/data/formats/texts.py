@@ -43,6 +43,12 @@ class LabeledTexts(DataFormat):
         return same_but_case(labels, where)
 
     @classmethod
+    def sample_per_label(cls, pool, k, seed):
+        from ..split import sample_per_class
+
+        return sample_per_class(pool, k, seed)
+
+    @classmethod
     def unlabeled_example(cls, text, source):
         return TextExample(text, None, source)
 

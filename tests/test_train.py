@@ -317,3 +317,16 @@ def test_overwrite_never_deletes_a_directory_lmtune_did_not_write(toy_config, tm
     first = run({**toy_config, "output_dir": str(tmp_path / "mine")})
     again = run({**toy_config, "output_dir": str(tmp_path / "mine")}, overwrite=True)  # its own run: replaced
     assert again.run_dir == first.run_dir and (again.run_dir / art.RUN_FILE).is_file()
+
+
+def test_short_epochs_delay_the_first_dev_evaluation():
+    from lmtune.config import RunConfig
+    from lmtune.training.common import checkpoint_schedule
+
+    cfg = RunConfig.model_validate({"data": {"train": "x.csv"}, "training": {"epochs": 15, "batch_size": 8}})
+    messages = []
+    few = checkpoint_schedule(cfg, 20, True, messages.append)  # 3 steps per epoch, 45 steps
+    assert few == {"eval_strategy": "epoch", "save_strategy": "epoch", "eval_delay": 5}
+    assert "first scored after 5 epochs" in messages[0]
+    assert "eval_delay" not in checkpoint_schedule(cfg, 2000, True, messages.append)  # 250 steps per epoch
+    assert "eval_delay" not in checkpoint_schedule(cfg, 20, False, messages.append)  # nothing to evaluate

@@ -195,6 +195,11 @@ def optimizer_steps(cfg: RunConfig, n_train: int) -> int:
 
 
 MAX_EVALUATIONS = 20
+# Epochs of fewer optimizer steps than this (a few labels) are too short to judge a model by: the
+# first dev evaluation waits for EVAL_DELAY of the planned steps, so neither early stopping
+# (patience 3 evaluations = a few steps) nor best-epoch selection acts on a model still warming up
+SHORT_EPOCH_STEPS = 10
+EVAL_DELAY = 1 / 3
 
 
 def checkpoint_schedule(cfg: RunConfig, n_train: int, evaluate: bool, log) -> dict:
@@ -202,16 +207,29 @@ def checkpoint_schedule(cfg: RunConfig, n_train: int, evaluate: bool, log) -> di
     k-th epoch when a run has more than MAX_EVALUATIONS epochs: a few labeled examples make
     epochs of a step or two, and scoring the dev set after each would cost more than training.
     (Without a dev set training_arguments times the checkpoints instead, unless
-    training.checkpoint_minutes is 0.)"""
+    training.checkpoint_minutes is 0.) Where epochs are short (few labels), the first dev
+    evaluation waits for a third of the run (EVAL_DELAY)."""
     per_epoch = steps_per_epoch(cfg, n_train)
-    epochs = optimizer_steps(cfg, n_train) / per_epoch
+    total = optimizer_steps(cfg, n_train)
+    epochs = total / per_epoch
+    delayed = evaluate and per_epoch < SHORT_EPOCH_STEPS and epochs >= 3
     if epochs <= MAX_EVALUATIONS:
-        return {"eval_strategy": "epoch" if evaluate else "no", "save_strategy": "epoch"}
-    every = math.ceil(epochs / MAX_EVALUATIONS)
-    log(f"{epochs:.0f} epochs of {per_epoch} steps: {'dev evaluation and ' if evaluate else ''}checkpoints every "
-        f"{every} epochs ({every * per_epoch} steps), at most {MAX_EVALUATIONS} in all")
-    return {"eval_strategy": "steps" if evaluate else "no", "eval_steps": every * per_epoch,
-            "save_strategy": "steps", "save_steps": every * per_epoch}
+        schedule = {"eval_strategy": "epoch" if evaluate else "no", "save_strategy": "epoch"}
+        if delayed:
+            schedule["eval_delay"] = math.floor(epochs * EVAL_DELAY)
+    else:
+        every = math.ceil(epochs / MAX_EVALUATIONS)
+        log(f"{epochs:.0f} epochs of {per_epoch} steps: {'dev evaluation and ' if evaluate else ''}checkpoints every "
+            f"{every} epochs ({every * per_epoch} steps), at most {MAX_EVALUATIONS} in all")
+        schedule = {"eval_strategy": "steps" if evaluate else "no", "eval_steps": every * per_epoch,
+                    "save_strategy": "steps", "save_steps": every * per_epoch}
+        if delayed:
+            schedule["eval_delay"] = math.floor(total * EVAL_DELAY)
+    if delayed:
+        unit = "epochs" if schedule["eval_strategy"] == "epoch" else "steps"
+        log(f"epochs of {per_epoch} steps: the dev set is first scored after {schedule['eval_delay']} {unit} (a third "
+            "of the run), so early stopping and best-epoch selection judge a trained model, not its first steps")
+    return schedule
 
 
 def make_trainable(model, cfg: RunConfig, *, task_type: str | None, head: list[str], n_train: int, log

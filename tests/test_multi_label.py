@@ -73,6 +73,13 @@ def test_multi_label_end_to_end(multi_config, tmp_path):
     with TestClient(create_app(result.run_dir)) as client:
         served = client.post("/v1/predict", json={"texts": ["good great movie film the"]}).json()["predictions"]
     assert served[0]["labels"] == records[0]["labels"]
+    from lmtune.recipes.export import export
+
+    report = export(result.run_dir, tmp_path / "int8", "int8")
+    assert report["checked_texts"] == 40 and report["label_agreement"] >= 0.9
+    exported = lmtune.predict(tmp_path / "int8", ["good great movie film the"], progress=False)
+    assert set(exported[0]["scores"]) == {"film", "neg", "pos"}
+    assert (tmp_path / "int8" / "README.md").is_file()
 
 
 def test_thresholds_tuned_on_dev_for_each_labels_f1():

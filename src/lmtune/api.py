@@ -14,7 +14,7 @@ from .evaluation.calibration import save_reliability_png
 from .evaluation.inference import plan_inference
 from .evaluation.model_card import write_model_card
 from .evaluation.report import abstain_summary, save_confusion_png, score_predictions
-from .loading import Run, load_run
+from .loading import Run, load_run, task_of
 from .tasks.classification import abstain, check_min_confidence
 
 
@@ -104,13 +104,6 @@ def _evaluate_task(run: Run, task, data, *, on_bad_rows: str, batch_size: int, p
         write_model_card(run.path)
         metrics["saved_to"] = str(out)
     return metrics
-
-
-def task_of(run: Run):
-    """The run's task, built with its labels, tokenizer and options."""
-    from .tasks import get_task
-
-    return get_task(run.task)(run.labels, run.tokenizer, run.max_length, run.config.get("task_options") or {})
 
 
 def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Path | None = None,

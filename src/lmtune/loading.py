@@ -82,6 +82,11 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Run:
     return Run(path, model, tokenizer, list(info["labels"]), info["task"], info, config)
 
 
+def task_of(run: Run):
+    """The run's task, built with its labels, tokenizer and options."""
+    return get_task(run.task)(run.labels, run.tokenizer, run.max_length, run.config.get("task_options") or {})
+
+
 def load_encoder(name: str, max_length: int = 256):
     """(transformer body, tokenizer, max length) of a finished run or a backbone, for embedding texts."""
     path = Path(name).expanduser()

@@ -21,11 +21,10 @@ def acquire(run, pool: list[str], budget: int, strategy: str, *, labeled: list[s
             progress: bool = True) -> tuple[list[int], np.ndarray]:
     """Indices of the `budget` pool texts to label next, and the model's probabilities on the pool."""
     from ..evaluation.predict import embed_texts
-    from ..tasks import get_task
+    from ..loading import task_of
 
     method = ACQUISITIONS.get(strategy)()
-    task = get_task(run.task)(run.labels, run.tokenizer, run.max_length, run.config.get("task_options") or {})
-    probs = task.proba(run.model, pool, progress=progress, desc="score the pool")  # as predict scores them
+    probs = task_of(run).proba(run.model, pool, progress=progress, desc="score the pool")  # as predict scores them
     embeddings = labeled_embeddings = None
     if method.uses_embeddings:
         embed = dict(max_length=run.max_length, progress=progress)

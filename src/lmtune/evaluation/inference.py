@@ -64,12 +64,16 @@ def check_int8(model, tokenizer, texts: list[str], labels: list[int], fp32_probs
             and int8_rate > fp32_rate}
 
 
-def agreement(reference: np.ndarray, other: np.ndarray) -> dict:
+def agreement(reference: np.ndarray, other: np.ndarray, label_sets: bool = False) -> dict:
     """How far `other`'s class probabilities are from `reference`'s on the same texts: the share
-    with the same label, the texts whose label flipped, the largest change of any probability."""
+    with the same label (label_sets: the same set of labels at 0.5), the texts whose label
+    flipped, the largest change of any probability."""
     if not len(reference):
         return {"label_agreement": None, "flipped_labels": 0, "max_probability_change": None}
-    flipped = int((reference.argmax(-1) != other.argmax(-1)).sum())
+    if label_sets:
+        flipped = int(((reference >= 0.5) != (other >= 0.5)).any(-1).sum())
+    else:
+        flipped = int((reference.argmax(-1) != other.argmax(-1)).sum())
     return {"label_agreement": round(1 - flipped / len(reference), 4), "flipped_labels": flipped,
             "max_probability_change": round(float(np.abs(reference - other).max()), 4)}
 

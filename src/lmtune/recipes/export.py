@@ -11,8 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .. import artifacts as art
 from ..artifacts import require_classification
 from ..config import validate_config
@@ -20,12 +18,12 @@ from ..data import prepare_data
 from ..errors import ConfigError, ModelError
 from ..evaluation.inference import INT8_MIN_AGREEMENT, agreement
 from ..evaluation.model_card import write_model_card
-from ..evaluation.predict import predict_proba
 from ..export import EXPORTS, ExportFormat
-from ..loading import load_run
+from ..loading import load_run, task_of
 from ..training.peft import is_peft
 
 CHECK_TEXTS = 1000  # held-out texts both models are scored and timed on
+EXPORTED_TASKS = ("classification", "multi-label")
 
 
 def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = False,
@@ -33,7 +31,7 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
     """Write RUN_DIR's model in `fmt` to `out`, then score and time it next to the original on
     the run's own held-out texts; the comparison is saved as OUT/export.json and returned."""
     exporter = EXPORTS.get(fmt)()
-    require_classification(run_dir, "lmtune export")
+    require_classification(run_dir, "lmtune export", EXPORTED_TASKS)
     run = load_run(run_dir)
     if run.info.get("export"):
         raise ModelError(f"{run_dir} is already an export ({run.info['export']['format']})",
@@ -75,21 +73,26 @@ def export(run_dir: str | Path, out: str | Path, fmt: str, *, overwrite: bool = 
 
 def compare(original, exported, exporter: ExportFormat, check_texts: int, log) -> dict:
     """Accuracy and texts/s of both models on the same held-out texts, and their sizes."""
-    texts, labels = held_out(original, check_texts, log)
+    examples = held_out(original, check_texts, log)
+    texts = [ex.text for ex in examples]
     report = {"size_mb": {"original": round(_size(original.path, ("model.safetensors", "adapter_model.safetensors")), 2),
                           "export": round(_size(exported.path, exporter.weight_files), 2)},
               "checked_texts": len(texts)}
     if not texts:
         return report
+    task = task_of(original)  # scores texts as predict does (windows of long texts, sigmoids for label sets)
+    sets = original.task == "multi-label"
     probs = {}
     for name, run in (("original", original), ("export", exported)):
         started = time.perf_counter()
-        probs[name] = predict_proba(run.model, run.tokenizer, texts, max_length=run.max_length, progress=False)
+        probs[name] = task.proba(run.model, texts, progress=False)
         seconds = time.perf_counter() - started
-        report.setdefault("accuracy", {})[name] = round(float((probs[name].argmax(-1) == labels).mean()), 4)
+        scores = task.evaluate(run.model, examples, batch_size=64, progress=False, desc="check")
+        # accuracy; for label sets, subset accuracy (the whole set right)
+        report.setdefault("accuracy", {})[name] = round(scores["subset_accuracy" if sets else "accuracy"], 4)
         report.setdefault("texts_per_s", {})[name] = round(len(texts) / seconds, 1)
         log(f"{name}: accuracy {report['accuracy'][name]:.4f}, {report['texts_per_s'][name]} texts/s")
-    report.update(agreement(probs["original"], probs["export"]))
+    report.update(agreement(probs["original"], probs["export"], label_sets=sets))
     log(f"the export gives the original's label on {report['label_agreement']:.1%} of the texts "
         f"({report['flipped_labels']} flipped); largest probability change {report['max_probability_change']:.3f}")
     if report["label_agreement"] < INT8_MIN_AGREEMENT:
@@ -98,17 +101,15 @@ def compare(original, exported, exporter: ExportFormat, check_texts: int, log) -
     return report
 
 
-def held_out(run, limit: int, log) -> tuple[list[str], "object"]:
+def held_out(run, limit: int, log) -> list:
     """The run's test split (else dev), rebuilt from its saved config and seed."""
     try:
         cfg = validate_config(run.config)
         data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
     except Exception as exc:  # data moved since training: the export is still written
         log(f"held-out data of the run not available ({exc}); export written without an accuracy check")
-        return [], np.array([])
-    examples = getattr(data, data.held_out_split or "test")[:limit]
-    label2id = {lb: i for i, lb in enumerate(run.labels)}
-    return [ex.text for ex in examples], np.array([label2id[ex.label] for ex in examples])
+        return []
+    return getattr(data, data.held_out_split or "test")[:limit]
 
 
 def _size(path: Path, names: tuple[str, ...]) -> float:

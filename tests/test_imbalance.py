@@ -85,3 +85,10 @@ def test_class_weights_are_for_classification_and_positive(toy_config, tmp_path)
     bad = imbalanced_config(toy_config, tmp_path, class_weights={"pos": 1, "neg": -1})
     with pytest.raises(ConfigError, match="class_weights must be positive"):
         validate_config(bad)
+
+
+def test_class_weights_on_another_task_fail_at_validation(toy_config):
+    toy_config["task"] = "multi-label"
+    toy_config["training"]["sampler"] = "balanced"
+    with pytest.raises(ConfigError, match="weigh single-label classes; task 'multi-label'"):
+        validate_config(toy_config)

@@ -215,6 +215,14 @@ class RunConfig(StrictModel):
     seed: int = 42
     output_dir: str | None = None
 
+    @model_validator(mode="after")
+    def _balance_is_for_classification(self):
+        t = self.training
+        if self.task != "classification" and (t.class_weights != "none" or t.sampler != "random"):
+            raise ValueError(f"training.class_weights and training.sampler: balanced weigh single-label classes; "
+                             f"task {self.task!r} trains without them (drop them from the training section)")
+        return self
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 

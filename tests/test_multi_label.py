@@ -124,3 +124,24 @@ def test_a_held_out_label_unknown_to_train_is_located(tmp_path):
         prepare_data(DataConfig(train=str(write_jsonl(tmp_path / "t.jsonl", label_set_rows(30, 5))),
                                 test=str(write_jsonl(tmp_path / "test.jsonl", test)), dev_size=0), 0, "multi-label")
     assert "test.jsonl:3" in str(caught.value)
+
+
+def test_self_training_sets_pseudo_labels_per_label(multi_config, tmp_path):
+    from lmtune.methods.pseudo_labels import independent_targets
+
+    import torch
+
+    probs = torch.tensor([0.9, 0.2, 0.5])
+    assert independent_targets(probs, soft=False, temperature=0.5).tolist() == [1.0, 0.0, 1.0]
+    sharp = independent_targets(probs, soft=True, temperature=0.5)
+    assert sharp[0] > 0.9 and sharp[1] < 0.2 and abs(float(sharp[2]) - 0.5) < 1e-6
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(r["text"] for r in label_set_rows(60, 9)) + "\n")
+    multi_config["data"]["unlabeled"] = str(pool)
+    multi_config["method"] = {"name": "self-training", "rounds": 1, "threshold": 0.6}
+    multi_config["training"].update(max_steps=90)
+    result = lmtune.train(validate_config(multi_config), progress=False, log=lambda m: None)
+    rounds = art.read_json(result.run_dir / art.RUN_FILE)["pseudo_label_rounds"]
+    labeled = [r for r in rounds if r.get("pseudo_labels")]
+    assert labeled and set(labeled[0]["per_label"]) == {"film", "neg", "pos"}
+    assert result.metrics["test"]["micro_f1"] > 0.5

@@ -100,3 +100,19 @@ class EMATeacher:
         for (_, b), (_, sb) in zip(self.model.named_buffers(), student.named_buffers()):
             b.copy_(sb)
         self.updates += 1
+
+
+def independent_targets(probs: torch.Tensor, soft: bool, temperature: float) -> torch.Tensor:
+    """Per-label pseudo labels of one text (independent sigmoids): 1 where p >= 0.5 (hard), or p
+    sharpened as a two-way distribution, p^(1/T) / (p^(1/T) + (1 - p)^(1/T)) (soft)."""
+    if not soft:
+        return (probs >= 0.5).float()
+    p = probs.clamp(1e-6, 1 - 1e-6) ** (1 / temperature)
+    q = (1 - probs).clamp(1e-6, 1 - 1e-6) ** (1 / temperature)
+    return p / (p + q)
+
+
+def independent_loss(logits: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+    """Binary cross-entropy of each label's logit against its pseudo label, averaged."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        logits.float(), torch.stack(targets).to(logits.device, torch.float32))

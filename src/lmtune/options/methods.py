@@ -119,7 +119,8 @@ METHOD_OPTIONS.register("mlm-aux")(Options(
     MLMAuxOptions, "Labeled cross-entropy + alpha x masked-LM loss on unlabeled batches (shared encoder, own LM head)."))
 METHOD_OPTIONS.register("self-training")(Options(
     SelfTrainingOptions, "Pseudo-label the pool each round (confidence threshold, class balance), train on it; "
-                         "EMA teacher optional.", ("classification", "token-classification"), check_self_training))
+                         "EMA teacher optional.", ("classification", "multi-label", "token-classification"),
+    check_self_training))
 METHOD_OPTIONS.register("consistency")(Options(
     ConsistencyOptions, "UDA-style consistency between an unlabeled text and its noised view (mode: uda | fixmatch).",
     CLASSIFICATION))

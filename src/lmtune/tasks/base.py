@@ -43,6 +43,8 @@ class Task:
     auto_model: ClassVar[str] = "AutoModel"
     peft_task_type: ClassVar[str | None] = None  # peft's TaskType for this head (SEQ_CLS, TOKEN_CLS, ...)
     data: ClassVar[type[DataFormat]] = DataFormat  # what it reads (lmtune.data.formats), set when it registers
+    # each label is its own yes/no (sigmoids, multi-label): pseudo labels are set per label, not one class per row
+    independent_labels: ClassVar[bool] = False
 
     def __init__(self, labels: list[str], tokenizer, max_length: int, options: dict | StrictModel | None = None):
         self.labels = labels

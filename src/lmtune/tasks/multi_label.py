@@ -67,6 +67,13 @@ class MultiLabel(Task):
     metrics = {"micro_f1": True, "macro_f1": True, "samples_f1": True, "subset_accuracy": True, "loss": False}
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
+    independent_labels = True
+
+    def soft_targets(self, model, pool):
+        """Each pool text's label probabilities, and its confidence: the mean over labels of how
+        sure the model is either way (max(p, 1 - p)); no single class per text."""
+        probs = self.proba(model, [ex.text for ex in pool])
+        return list(torch.from_numpy(probs.astype(np.float32))), np.maximum(probs, 1 - probs).mean(1), None
 
     def build_model(self, source: str, revision: str | None = None, **config_overrides):
         return self._load_with_label_head(source, revision, problem_type="multi_label_classification",

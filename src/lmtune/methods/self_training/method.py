@@ -30,7 +30,16 @@ from ...errors import ConfigError
 from ...options.methods import SelfTrainingOptions
 from ...tasks.class_prior import class_shares, shift
 from .. import register_method
-from ..pseudo_labels import EMATeacher, class_caps, label_prior, positionwise_distillation, select_balanced, sharpen
+from ..pseudo_labels import (
+    EMATeacher,
+    class_caps,
+    independent_loss,
+    independent_targets,
+    label_prior,
+    positionwise_distillation,
+    select_balanced,
+    sharpen,
+)
 from ..semi import SemiSupervised
 from .clusters import bootstrap_labels, lexical_features
 from .descriptions import description_labels
@@ -100,7 +109,11 @@ class SelfTraining(SemiSupervised):
             self.log(f"self-training round {round_no}: pseudo-label collapse: {problem}; the pool keeps the labels of "
                      "the round before and is not labeled again")
             return summary
-        return self.keep(targets, confidence, classes, round_no / self.rounds, {"round": round_no})
+        summary = self.keep(targets, confidence, classes, round_no / self.rounds, {"round": round_no})
+        counts = summary.get("per_class") or summary.get("per_label")
+        self.log(f"self-training round {round_no}: {summary['pseudo_labels']} of {summary['pool']} pool texts "
+                 f"pseudo-labeled" + (f" ({', '.join(f'{k} {v}' for k, v in counts.items())})" if counts else ""))
+        return summary
 
     def label_pool_before_training(self, model, labeled, train_dataset) -> dict:
         """Round 0: the bootstrap's labels (clusters.bootstrap_labels, or
@@ -197,10 +210,16 @@ class SelfTraining(SemiSupervised):
         c = self.config
         n = len(targets)
         rows = pseudo_label_rows(c, classes, confidence, self.prior, fraction, len(self.task.labels))
-        self.targets = [sharpen_rows(t, c.temperature) if c.soft else one_hot_rows(t) for t in targets]
+        if self.task.independent_labels:  # label sets: each label its own yes/no
+            self.targets = [independent_targets(t, c.soft, c.temperature) for t in targets]
+        else:
+            self.targets = [sharpen_rows(t, c.temperature) if c.soft else one_hot_rows(t) for t in targets]
         self.selected = sorted(rows.tolist())
         summary.update({"pseudo_labels": len(rows), "pool": n, "above_threshold": int((confidence >= c.threshold).sum()),
                         "mean_confidence": round(float(confidence[rows].mean()), 4) if len(rows) else None})
+        if self.task.independent_labels and len(rows):
+            summary["per_label"] = dict(zip(self.task.labels, map(int, (torch.stack(
+                [self.targets[r] for r in rows]) >= 0.5).sum(0).tolist())))
         if classes is not None:
             summary["per_class"] = dict(zip(self.task.labels, map(int, np.bincount(
                 classes[rows], minlength=len(self.task.labels)))))
@@ -212,7 +231,8 @@ class SelfTraining(SemiSupervised):
     def unlabeled_loss(self, model, unlabeled, step):
         rows = unlabeled.pop("pool_index").tolist()
         logits = model(**unlabeled).logits
-        return positionwise_distillation(logits, [self.targets[r] for r in rows]), {"pseudo_labels": len(self.selected)}
+        loss = independent_loss if self.task.independent_labels else positionwise_distillation
+        return loss(logits, [self.targets[r] for r in rows]), {"pseudo_labels": len(self.selected)}
 
 
 # Pseudo-label collapse: the teacher's predicted class shares over the pool moved this far (total

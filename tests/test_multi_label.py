@@ -127,9 +127,9 @@ def test_a_held_out_label_unknown_to_train_is_located(tmp_path):
 
 
 def test_self_training_sets_pseudo_labels_per_label(multi_config, tmp_path):
-    from lmtune.methods.pseudo_labels import independent_targets
-
     import torch
+
+    from lmtune.methods.pseudo_labels import independent_targets
 
     probs = torch.tensor([0.9, 0.2, 0.5])
     assert independent_targets(probs, soft=False, temperature=0.5).tolist() == [1.0, 0.0, 1.0]

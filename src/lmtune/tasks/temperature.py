@@ -1,8 +1,8 @@
 """Temperature scaling of a trained classifier (task_options.calibration: temperature).
 
-The temperature is fitted on the dev set, where one fitted on half of it lowers the NLL of the
-other half (2-fold cross-validation: a small dev set can invite a temperature that helps only
-itself), and folded into the output layer (its weight and bias
+The temperature is fitted on the dev set where one fitted on half of it lowers the NLL of the
+other half by more than two standard errors (2-fold cross-validation: a small dev set can invite
+a temperature that helps only itself), and folded into the output layer (its weight and bias
 divided by T), so the saved model itself is calibrated: eval, predict, export, ONNX and serve
 all read the same probabilities with no extra file to carry, and no label changes.
 """
@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluation.calibration import calibration_summary, fit_temperature, held_out_nll, rescale
+from ..evaluation.calibration import (
+    calibration_summary,
+    fit_temperature,
+    held_out_nll,
+    rescale,
+    significant_gain,
+)
 
 # Fewer dev texts than this fit a temperature to noise; the model is left as trained.
 MIN_CALIBRATION_TEXTS = 30
@@ -35,13 +41,15 @@ def calibrate(model, task, dev: list, log, **predict_options) -> dict:
         return {"method": "none", "reason": why, "temperature": 1.0}
     classes = np.array([task.labels.index(ex.label) for ex in dev])
     probs = task.proba(model, [ex.text for ex in dev], desc="calibrate on dev", **predict_options)
-    kept, scaled = held_out_nll(probs, classes)
+    per_text, rescaled = held_out_nll(probs, classes)
+    kept, scaled = float(per_text.mean()), float(rescaled.mean())
     checked = {"dev_texts": len(dev), "held_out_nll": {"as_trained": round(kept, 4), "calibrated": round(scaled, 4)}}
-    if scaled >= kept:
-        log(f"calibration: a temperature fitted on half of the {len(dev)} dev texts did not lower the NLL of the other "
-            f"half ({kept:.4f} -> {scaled:.4f}), so the model keeps its probabilities as trained")
-        return {"method": "none", "reason": "a fitted temperature did not help held-out dev texts", "temperature": 1.0,
-                **checked}
+    if not significant_gain(per_text, rescaled):
+        log(f"calibration: a temperature fitted on half of the {len(dev)} dev texts did not clearly lower the NLL of "
+            f"the other half ({kept:.4f} -> {scaled:.4f}, less than 2 standard errors), so the model keeps its "
+            "probabilities as trained")
+        return {"method": "none", "reason": "a fitted temperature did not clearly help held-out dev texts",
+                "temperature": 1.0, **checked}
     temperature = fit_temperature(probs, classes)
     before, after = calibration_summary(probs, classes), calibration_summary(rescale(probs, temperature), classes)
     scale_output_layer(output_layer(model, len(task.labels)), temperature)

@@ -48,11 +48,12 @@ def run_row(corpus: Path, variant: str, seed: int, args) -> dict:
         cfg = quickstart_config(4, tmp + "/run", [
             f"data.train={corpus}", "data.builtin=null", "data.labels_per_class=null",
             f"data.labeled_size={args.labeled}", "data.test_size=0.3", "data.split_seed=0", f"seed={seed}",
-            f"model.name={args.model}", *VARIANTS[variant]], method="supervised")
+            f"model.name={args.model}", f"training.epochs={args.epochs}", *VARIANTS[variant]], method="supervised")
         result = train(cfg, overwrite=True, progress=False, log=lambda m: None)
         train_counts = result.data.summary()["train_per_class"]
     test = result.metrics["test"]
     return {"model": args.model, "variant": variant, "seed": seed, "labeled": args.labeled, "rare": args.rare,
+            "epochs": args.epochs,
             "train_per_class": train_counts, "accuracy": round(test["accuracy"], 4),
             "macro_f1": round(test["macro_f1"], 4),
             "rare_recall": {lb: round(test["per_class"][lb]["recall"], 4) for lb in args.rare},
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--rare", nargs="+", default=["business", "tech"], help="the topics cut to --keep")
     parser.add_argument("--keep", type=float, default=0.1)
     parser.add_argument("--labeled", type=int, default=200, help="labeled training articles, drawn at random")
+    parser.add_argument("--epochs", type=float, default=5, help="the few-shot preset's 15 are for 4 labels per class")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--model", default="default")

@@ -274,7 +274,8 @@ def test_encoding_is_cached_by_content(tiny_backbone, monkeypatch, tmp_path):
 
 
 def test_many_tiny_epochs_are_evaluated_every_kth_epoch(toy_config, tmp_path):
-    """60 epochs of 1 step (8 examples, batch 16): dev scored at most 20 times, on epoch ends."""
+    """60 epochs of 1 step (8 examples, batch 16): dev scored at most 20 times, on epoch ends, from
+    a third of the run on (short epochs delay the first evaluation)."""
     from lmtune.training.common import MAX_EVALUATIONS
 
     toy_config["data"]["labels_per_class"] = 4
@@ -285,7 +286,7 @@ def test_many_tiny_epochs_are_evaluated_every_kth_epoch(toy_config, tmp_path):
     last = max((result.run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     state = json.loads((last / "trainer_state.json").read_text())
     evals = [e["step"] for e in state["log_history"] if "eval_loss" in e]
-    assert len(evals) == MAX_EVALUATIONS and evals == list(range(3, 61, 3))  # every 3rd epoch
+    assert len(evals) <= MAX_EVALUATIONS and evals == list(range(21, 61, 3))  # every 3rd epoch after step 20
     assert any("checkpoints every 3 epochs (3 steps), at most 20" in m for m in messages)
     assert result.metrics["best_checkpoint"].endswith(tuple(f"checkpoint-{s}" for s in evals))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -57,14 +56,9 @@ def run_row(dataset: str, setting: str, seed: int, args) -> dict:
             "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def mean_sd(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
-    values = [v * scale for v in values]
-    mean = f"{statistics.mean(values):.{digits}f}"
-    return f"{mean} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
-
-
 def main() -> None:
     from _machine import quiet_and_describe
+    from _rows import append_row, load_rows, mean_sd
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["bbc_news", "rotten_tomatoes"])
@@ -76,7 +70,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "results" / "calibration.jsonl")
     args = parser.parse_args()
     print(quiet_and_describe(f"model: {args.model}  dev: {args.dev_size}  test: {args.test_size}"), flush=True)
-    done = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.is_file() else []
+    done = load_rows(args.results)
     key = lambda r: (r["dataset"], r["model"], r["setting"], r["seed"], r["dev_size"])  # noqa: E731
     have = {key(r) for r in done}
     for dataset in args.datasets:
@@ -85,11 +79,7 @@ def main() -> None:
                 if (dataset, args.model, setting, seed, args.dev_size) in have:
                     continue
                 row = run_row(dataset, setting, seed, args)
-                args.results.parent.mkdir(parents=True, exist_ok=True)
-                with args.results.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                done.append(row)
-                print(json.dumps(row), flush=True)
+                append_row(args.results, row, done)
     print("\n| data | setting | accuracy % | T | test ECE before | after | NLL before | after | seeds |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for dataset in args.datasets:
@@ -98,9 +88,9 @@ def main() -> None:
                     and r["dev_size"] == args.dev_size and r["seed"] in args.seeds]
             if rows:
                 print(f"| {dataset} | {setting} | {mean_sd([r['accuracy'] for r in rows], 100, 1)} | "
-                      f"{mean_sd([r['temperature'] for r in rows])} | {mean_sd([r['ece_before'] for r in rows])} | "
-                      f"{mean_sd([r['ece_after'] for r in rows])} | {mean_sd([r['nll_before'] for r in rows])} | "
-                      f"{mean_sd([r['nll_after'] for r in rows])} | {len(rows)} |")
+                      f"{mean_sd([r['temperature'] for r in rows], 1, 3)} | {mean_sd([r['ece_before'] for r in rows], 1, 3)} | "
+                      f"{mean_sd([r['ece_after'] for r in rows], 1, 3)} | {mean_sd([r['nll_before'] for r in rows], 1, 3)} | "
+                      f"{mean_sd([r['nll_after'] for r in rows], 1, 3)} | {len(rows)} |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -61,13 +60,9 @@ def run_row(corpus: Path, variant: str, seed: int, args) -> dict:
             "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def mean_sd(values: list[float]) -> str:
-    values = [100 * v for v in values]
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
-
-
 def main() -> None:
     from _machine import quiet_and_describe
+    from _rows import append_row, load_rows, mean_sd
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rare", nargs="+", default=["business", "tech"], help="the topics cut to --keep")
@@ -79,7 +74,7 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "imbalance.jsonl")
     args = parser.parse_args()
-    done = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.is_file() else []
+    done = load_rows(args.results)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "bbc-imbalanced.jsonl"
         counts = write_corpus(corpus, args.rare, args.keep)
@@ -90,19 +85,16 @@ def main() -> None:
                        and r["labeled"] == args.labeled and r["rare"] == args.rare for r in done):
                     continue
                 row = run_row(corpus, variant, seed, args)
-                args.results.parent.mkdir(parents=True, exist_ok=True)
-                with args.results.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                done.append(row)
-                print(json.dumps(row), flush=True)
+                append_row(args.results, row, done)
     print("\n| variant | accuracy % | macro-F1 % | " + " | ".join(f"{lb} recall %" for lb in args.rare) + " | seeds |")
     print("|---|---:|---:|" + "---:|" * len(args.rare) + "---:|")
     for variant in args.variants:
         rows = [r for r in done if r["variant"] == variant and r["model"] == args.model and r["labeled"] == args.labeled
                 and r["rare"] == args.rare and r["seed"] in args.seeds]
         if rows:
-            print(f"| {variant} | {mean_sd([r['accuracy'] for r in rows])} | {mean_sd([r['macro_f1'] for r in rows])} | "
-                  + " | ".join(mean_sd([r["rare_recall"][lb] for r in rows]) for lb in args.rare) + f" | {len(rows)} |")
+            print(f"| {variant} | {mean_sd([r['accuracy'] for r in rows], 100)} | "
+                  f"{mean_sd([r['macro_f1'] for r in rows], 100)} | "
+                  + " | ".join(mean_sd([r["rare_recall"][lb] for r in rows], 100) for lb in args.rare) + f" | {len(rows)} |")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ test set's docs/s (predict, fp32/bf16 as `auto` picks, 2 threads). Rows resume f
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import tempfile
 import time
@@ -51,13 +49,9 @@ def run_row(dataset: str, mode: str, k: int, seed: int, args) -> dict:
             "train_s": round(trained, 1), "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def mean_sd(values: list[float], digits: int = 1) -> str:
-    mean = f"{statistics.mean(values):.{digits}f}"
-    return f"{mean} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
-
-
 def main() -> None:
     from _machine import quiet_and_describe
+    from _rows import append_row, load_rows, mean_sd
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["bbc_news"])
@@ -69,7 +63,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "results" / "long_text.jsonl")
     args = parser.parse_args()
     print(quiet_and_describe(f"model: {args.model}  max_length: {args.max_length}  test: {args.test_size}"), flush=True)
-    done = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.is_file() else []
+    done = load_rows(args.results)
     same = lambda r, d, m, k: (r["dataset"], r["mode"], r["labels_per_class"], r["model"], r["max_length"]) == (  # noqa: E731
         d, m, k, args.model, args.max_length)
     for dataset in args.datasets:
@@ -79,11 +73,7 @@ def main() -> None:
                     if any(same(r, dataset, mode, k) and r["seed"] == seed for r in done):
                         continue
                     row = run_row(dataset, mode, k, seed, args)
-                    args.results.parent.mkdir(parents=True, exist_ok=True)
-                    with args.results.open("a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                    done.append(row)
-                    print(json.dumps(row), flush=True)
+                    append_row(args.results, row, done)
     print("\n| data | labels/class | long_text | accuracy % | macro-F1 % | test docs/s | train s | seeds |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for dataset in args.datasets:
@@ -93,7 +83,7 @@ def main() -> None:
                 if rows:
                     print(f"| {dataset} | {k} | {mode} | {mean_sd([100 * r['accuracy'] for r in rows])} | "
                           f"{mean_sd([100 * r['macro_f1'] for r in rows])} | {mean_sd([r['docs_per_s'] for r in rows])} | "
-                          f"{mean_sd([r['train_s'] for r in rows], 0)} | {len(rows)} |")
+                          f"{mean_sd([r['train_s'] for r in rows], 1, 0)} | {len(rows)} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -115,13 +114,9 @@ def run_row(files: tuple[Path, Path], method: str, k: int, seed: int, args) -> d
             "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def mean_sd(values: list[float]) -> str:
-    values = [100 * v for v in values]
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
-
-
 def main() -> None:
     from _machine import quiet_and_describe
+    from _rows import append_row, load_rows, mean_sd
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labels", type=int, nargs="+", default=[4, 16])
@@ -132,7 +127,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "results" / "multi_label.jsonl")
     args = parser.parse_args()
     print(quiet_and_describe(f"model: {args.model}  dev: {args.dev_size}  test: 1000"), flush=True)
-    done = [json.loads(line) for line in args.results.read_text().splitlines()] if args.results.is_file() else []
+    done = load_rows(args.results)
     with tempfile.TemporaryDirectory() as tmp:
         files = build_files(Path(tmp), 2000, 1000)
         for k in args.labels:
@@ -142,11 +137,7 @@ def main() -> None:
                            (method, k, seed, args.model, args.dev_size) for r in done):
                         continue
                     row = run_row(files, method, k, seed, args)
-                    args.results.parent.mkdir(parents=True, exist_ok=True)
-                    with args.results.open("a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                    done.append(row)
-                    print(json.dumps(row), flush=True)
+                    append_row(args.results, row, done)
     print("\n| labels/class | method | micro-F1 % | macro-F1 % | subset accuracy % | macro-F1 at 0.5 % | seeds |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for k in args.labels:
@@ -155,9 +146,9 @@ def main() -> None:
                     (method, k, args.model, args.dev_size) and r["seed"] in args.seeds]
             if rows:
                 at_half = [r["macro_f1_at_0.5"] for r in rows if r["macro_f1_at_0.5"] is not None]
-                print(f"| {k} | {method} | {mean_sd([r['micro_f1'] for r in rows])} | "
-                      f"{mean_sd([r['macro_f1'] for r in rows])} | {mean_sd([r['subset_accuracy'] for r in rows])} | "
-                      f"{mean_sd(at_half) if at_half else '-'} | {len(rows)} |")
+                print(f"| {k} | {method} | {mean_sd([r['micro_f1'] for r in rows], 100)} | "
+                      f"{mean_sd([r['macro_f1'] for r in rows], 100)} | {mean_sd([r['subset_accuracy'] for r in rows], 100)} | "
+                      f"{mean_sd(at_half, 100) if at_half else '-'} | {len(rows)} |")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ and at least one example of it stays in train); `labels_per_class` is counted pe
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 from ...errors import DataError
-from ..examples import TextExample
 from . import register_format
-from .base import DataFormat, ReadOutcome
+from .base import ReadOutcome
+from .texts import LabeledTexts, same_but_case
 
 
 def label_parser(options, required: bool = True):
@@ -48,7 +47,10 @@ def label_parser(options, required: bool = True):
 
 
 @register_format("multi-label")
-class LabelSets(DataFormat):
+class LabelSets(LabeledTexts):
+    """Texts with label sets; unlabeled examples and inputs to predict as single-label texts'."""
+
+    stratified = False  # the classification-only paths (class weights, built-in datasets) stay closed
     label_sets = True
 
     @classmethod
@@ -79,8 +81,6 @@ class LabelSets(DataFormat):
                     raise DataError(f"label {unknown[0]!r} in the {split} data never appears in train "
                                     f"(train labels: {', '.join(labels)})", where=ex.source,
                                     fix=f"fix the label, drop the row, or add {unknown[0]!r} examples to train.")
-        from .texts import same_but_case
-
         return same_but_case(labels, where)
 
     @classmethod
@@ -107,16 +107,3 @@ class LabelSets(DataFormat):
         labeled = [pool[i] for i in order if i in chosen]
         return labeled, [cls.strip_label(pool[i]) for i in order if i not in chosen]
 
-    @classmethod
-    def unlabeled_example(cls, text, source):
-        return TextExample(text, None, source)
-
-    @staticmethod
-    def strip_label(example):
-        return replace(example, label=None)
-
-    @classmethod
-    def read_inputs(cls, path, on_bad_rows, data_cfg, options) -> ReadOutcome:
-        from .texts import LabeledTexts
-
-        return LabeledTexts.read_inputs(path, on_bad_rows, data_cfg, options)

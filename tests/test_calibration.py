@@ -147,7 +147,7 @@ def test_a_temperature_that_helps_only_the_texts_it_was_fitted_on_is_not_kept():
 
     probs = np.tile([0.9, 0.1], (20, 1))
     classes = np.zeros(20, dtype=int)
-    classes[1] = 1  # one confident mistake, in the odd fold: the even fold alone asks for the sharpest model
+    classes[1] = 1  # one confident mistake: the folds without it ask for the sharpest model
     kept, scaled = held_out_nll(probs, classes)
     assert scaled.mean() > kept.mean() and not significant_gain(kept, scaled)
     rng = np.random.default_rng(3)  # a near-chance model: sharpening it is noise, however it fits

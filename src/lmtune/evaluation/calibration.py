@@ -68,7 +68,7 @@ def fit_temperature(probs: np.ndarray, classes) -> float:
     return float(np.exp(found.x))
 
 
-def held_out_nll(probs: np.ndarray, classes, folds: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def held_out_nll(probs: np.ndarray, classes, folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Per text, its NLL as the model is and with a temperature fitted on the other folds: over
     texts no temperature was fitted on, whether fitting one generalises beyond the texts it saw.
     A temperature fitted on a few dozen texts can sharpen a model further than new texts bear
@@ -84,7 +84,7 @@ def held_out_nll(probs: np.ndarray, classes, folds: int = 2) -> tuple[np.ndarray
     return kept, scaled
 
 
-def significant_gain(kept: np.ndarray, scaled: np.ndarray, z: float = 2.0) -> bool:
+def significant_gain(kept: np.ndarray, scaled: np.ndarray, z: float = 1.0) -> bool:
     """Whether the per-text NLL gain (kept - scaled) is above zero by `z` standard errors."""
     gain = np.asarray(kept) - np.asarray(scaled)
     if len(gain) < 2:

@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 HERE = Path(__file__).resolve().parent
-GUARDS = [(folds, z) for folds in (2, 5, 10) for z in (0.0, 1.0, 2.0)]
+FOLDS = (2, 5, 10)
+ZS = (0.0, 1.0, 2.0)
 SETTINGS = ["supervised-16", "supervised-4"]
 
 
@@ -56,9 +57,13 @@ def scored_probs(dataset: str, setting: str, seed: int, args, path: Path) -> dic
     return out
 
 
+def guard_name(folds: int, z: float) -> str:
+    return f"{folds}-fold z>{z:g}"
+
+
 def guard_row(probs: dict) -> dict:
     from lmtune.evaluation.calibration import expected_calibration_error as ece
-    from lmtune.evaluation.calibration import fit_temperature, held_out_nll, rescale
+    from lmtune.evaluation.calibration import fit_temperature, gain_in_standard_errors, held_out_nll, rescale
 
     dev, dev_y, test, test_y = probs["dev"], probs["dev_y"], probs["test"], probs["test_y"]
     temperature = fit_temperature(dev, dev_y)
@@ -68,11 +73,10 @@ def guard_row(probs: dict) -> dict:
            "ece_as_trained": {p: round(ece(test[s], test_y[s]), 4) for p, s in parts.items()},
            "ece_calibrated": {p: round(ece(rescale(test[s], temperature), test_y[s]), 4) for p, s in parts.items()},
            "guards": {}}
-    for folds, z in GUARDS:
-        kept, scaled = held_out_nll(dev, dev_y, folds)
-        gain = kept - scaled
-        t_stat = float(gain.mean() / (gain.std(ddof=1) / np.sqrt(len(gain))))
-        row["guards"][f"{folds}-fold z>{z:g}"] = {"t": round(t_stat, 2), "keeps": t_stat > z}
+    for folds in FOLDS:  # the shipped rule is significant_gain(*held_out_nll(...)) at its defaults
+        t_stat = gain_in_standard_errors(*held_out_nll(dev, dev_y, folds))
+        for z in ZS:
+            row["guards"][guard_name(folds, z)] = {"t": round(t_stat, 2), "keeps": t_stat > z}
     return row
 
 
@@ -116,7 +120,9 @@ def main() -> None:
         shipped = {p: np.mean([r["ece_calibrated" if k else "ece_as_trained"][p] for r, k in zip(rows, keeps)])
                    for p in ("choose", "report")}
         print(f"| {name} | {sum(keeps)}/{len(rows)} | {shipped['choose']:.4f} | {shipped['report']:.4f} |")
-    shipped_guard = "5-fold z>1"  # lmtune's (tasks/temperature.py)
+    from lmtune.evaluation.calibration import GUARD_FOLDS, GUARD_Z
+
+    shipped_guard = guard_name(GUARD_FOLDS, GUARD_Z)
     print(f"\nper setting, whole test split, with the shipped guard ({shipped_guard})")
     print("| data | setting | runs kept | T kept | test ECE as trained | ECE shipped |")
     print("|---|---|---:|---|---:|---:|")

@@ -11,6 +11,10 @@ import numpy as np
 
 ECE_BINS = 15  # equal-width confidence bins, as in Guo et al.
 TEMPERATURE_RANGE = (0.05, 20.0)  # beyond these a fit on a few dozen texts is noise
+# the guard that keeps a temperature: cross-fitted over GUARD_FOLDS folds of the dev set, its NLL
+# gain above GUARD_Z standard errors (chosen in benchmarks/calibration_guard.py)
+GUARD_FOLDS = 5
+GUARD_Z = 1.0
 
 
 def _rows(probs: np.ndarray, classes) -> np.ndarray:
@@ -68,7 +72,7 @@ def fit_temperature(probs: np.ndarray, classes) -> float:
     return float(np.exp(found.x))
 
 
-def held_out_nll(probs: np.ndarray, classes, folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def held_out_nll(probs: np.ndarray, classes, folds: int = GUARD_FOLDS) -> tuple[np.ndarray, np.ndarray]:
     """Per text, its NLL as the model is and with a temperature fitted on the other folds: over
     texts no temperature was fitted on, whether fitting one generalises beyond the texts it saw.
     A temperature fitted on a few dozen texts can sharpen a model further than new texts bear
@@ -84,12 +88,20 @@ def held_out_nll(probs: np.ndarray, classes, folds: int = 5) -> tuple[np.ndarray
     return kept, scaled
 
 
-def significant_gain(kept: np.ndarray, scaled: np.ndarray, z: float = 1.0) -> bool:
-    """Whether the per-text NLL gain (kept - scaled) is above zero by `z` standard errors."""
+def gain_in_standard_errors(kept: np.ndarray, scaled: np.ndarray) -> float:
+    """The mean per-text NLL gain (kept - scaled) in standard errors of that mean."""
     gain = np.asarray(kept) - np.asarray(scaled)
     if len(gain) < 2:
-        return False
-    return bool(gain.mean() > z * gain.std(ddof=1) / np.sqrt(len(gain)))
+        return float("-inf")
+    error = gain.std(ddof=1) / np.sqrt(len(gain))
+    if error == 0:  # every text gained alike: the sign decides
+        return float(np.sign(gain.mean()) * np.inf) if gain.mean() else 0.0
+    return float(gain.mean() / error)
+
+
+def significant_gain(kept: np.ndarray, scaled: np.ndarray, z: float = GUARD_Z) -> bool:
+    """Whether the per-text NLL gain (kept - scaled) is above zero by `z` standard errors."""
+    return gain_in_standard_errors(kept, scaled) > z
 
 
 def calibration_summary(probs: np.ndarray, classes) -> dict:

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from ..evaluation.calibration import (
+    GUARD_FOLDS,
+    GUARD_Z,
     calibration_summary,
     fit_temperature,
     held_out_nll,
@@ -46,16 +48,16 @@ def calibrate(model, task, dev: list, log, **predict_options) -> dict:
     kept, scaled = float(per_text.mean()), float(rescaled.mean())
     checked = {"dev_texts": len(dev), "held_out_nll": {"as_trained": round(kept, 4), "calibrated": round(scaled, 4)}}
     if not significant_gain(per_text, rescaled):
-        log(f"calibration: temperatures fitted on 4/5 of the {len(dev)} dev texts did not clearly lower the NLL of "
-            f"the fifth left out ({kept:.4f} -> {scaled:.4f}, less than 1 standard error), so the model keeps its "
-            "probabilities as trained")
+        log(f"calibration: temperatures fitted on {GUARD_FOLDS - 1}/{GUARD_FOLDS} of the {len(dev)} dev texts did "
+            f"not clearly lower the NLL of the part left out ({kept:.4f} -> {scaled:.4f}, less than {GUARD_Z:g} "
+            "standard error), so the model keeps its probabilities as trained")
         return {"method": "none", "reason": "a fitted temperature did not clearly help held-out dev texts",
                 "temperature": 1.0, **checked}
     temperature = fit_temperature(probs, classes)
     before, after = calibration_summary(probs, classes), calibration_summary(rescale(probs, temperature), classes)
     scale_output_layer(output_layer(model, len(task.labels)), temperature)
     log(f"calibration: temperature {temperature:.3f} fitted on {len(dev)} dev texts; dev ECE {before['ece']:.4f} -> "
-        f"{after['ece']:.4f}, NLL {before['nll']:.4f} -> {after['nll']:.4f} (labels unchanged; NLL of held-out fifths "
+        f"{after['ece']:.4f}, NLL {before['nll']:.4f} -> {after['nll']:.4f} (labels unchanged; NLL of held-out folds "
         f"{kept:.4f} -> {scaled:.4f})")
     return {"method": "temperature", "temperature": round(temperature, 4), **checked, "dev_before": before,
             "dev_after": after}

@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+from transformers import TrainerCallback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -44,6 +45,17 @@ def tiny_backbone(tmp_path_factory) -> Path:
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+class Kill(TrainerCallback):
+    """Simulates a killed process once training reaches `at_step`."""
+
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at_step:
+            raise KeyboardInterrupt
 
 
 def sentiment_rows(n_per_class: int, seed: int = 0) -> list[dict]:

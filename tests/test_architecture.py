@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("config",),
     ("options",),
     ("artifacts",),
-    ("packaged", "models", "attention"),
+    ("packaged", "models", "attention", "pruning"),
     ("data",),
     ("evaluation",),
     ("tasks",),

@@ -10,6 +10,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 import lmtune
+from conftest import Kill
 from lmtune import artifacts as art
 from lmtune.errors import ConfigError, ModelError
 from lmtune.recipes.validation import validate_config
@@ -73,17 +74,6 @@ def test_same_seed_same_weights(toy_config, tmp_path):
     a, b, other = weights(42, "a"), weights(42, "b"), weights(7, "c")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], other[k]) for k in a)
-
-
-class Kill(TrainerCallback):
-    """Simulates a killed process once a step past the first saved checkpoint is reached."""
-
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.at_step:
-            raise KeyboardInterrupt
 
 
 def test_resume_after_interruption_reaches_the_same_metrics(toy_config, tmp_path):

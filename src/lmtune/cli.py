@@ -116,6 +116,49 @@ def pretrain(config: Path = typer.Argument(..., help="YAML config with data (unl
                   f"`lmtune train CONFIG --set model.name={result.run_dir}`   wall time {result.seconds:.0f}s")
 
 
+@app.command()
+def distill(teacher: Path = typer.Argument(..., help="a finished classification run: the teacher"),
+            student: str = typer.Option("default", "--student", help="default | mpnet | a model dir or hub name | "
+                                        "layers:N (N of the teacher's layers, evenly spaced) | layers:i,j,... (0-based)"),
+            unlabeled: Optional[Path] = typer.Option(None, "--unlabeled", help="more text for the teacher to label "
+                                                     "(.txt one per line, or CSV/JSONL text column); replaces the "
+                                                     "teacher config's data.unlabeled"),
+            output: Optional[Path] = typer.Option(None, "-o", "--output", help="the student's run dir (default: "
+                                                  "runs/<teacher>-distilled-<student>)"),
+            set_: List[str] = SetOption, resume: bool = ResumeOption, resume_anyway: bool = ResumeAnywayOption,
+            overwrite: bool = OverwriteOption, progress: Optional[bool] = ProgressOption) -> None:
+    """Train a smaller or faster student on a finished run's soft labels over unlabeled text, then compare
+    the two: accuracy, agreement, docs/s, size and memory on this machine."""
+    from rich.table import Table
+
+    from .evaluation.report import metrics_table
+    from .recipes.distill import distill as run_distill
+
+    result = run_distill(teacher, student, unlabeled=unlabeled, output_dir=output, overrides=set_, resume=resume,
+                         resume_anyway=resume_anyway, overwrite=overwrite, progress=_bars(progress), log=_log)
+    if not result.metrics:  # a torchrun rank other than 0: rank 0 reports
+        return
+    for split in ("dev", "test"):
+        if split in result.metrics:
+            console.print(metrics_table(result.metrics[split], f"student, {split}"))
+    c = result.comparison
+    if c:
+        table = Table(title=f"teacher vs student on this machine ({c['split']} texts; they agree on "
+                            f"{c['agreement']:.1%} of {c['agreement_texts']})")
+        for column in ("model", "accuracy", "macro-F1", "docs/s", "inference", "size MB", "peak MB"):
+            table.add_column(column, justify="left" if column in ("model", "inference") else "right")
+        for name in ("teacher", "student"):
+            row = c[name]
+            table.add_row(name, _number(row.get("accuracy")), _number(row.get("macro_f1")), f"{row['docs_per_s']:.1f}",
+                          row["inference"].split(" (")[0], f"{row['size_mb']:.1f}", f"{row['peak_memory_mb']:.0f}")
+        console.print(table)
+    console.print(f"run dir: [bold]{result.run_dir}[/bold]   wall time {result.seconds:.0f}s")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 @app.command("eval")
 def eval_(run_dir: Path = typer.Argument(..., help="a finished run directory"),
           data: Path = typer.Option(..., "--data",

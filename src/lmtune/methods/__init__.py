@@ -12,7 +12,7 @@ def register_method(name: str):
     return register_with_options(METHODS, METHOD_OPTIONS, name)
 
 
-from . import consistency, mlm_aux, self_training, supervised  # noqa: E402,F401  (register themselves)
+from . import consistency, distill, mlm_aux, self_training, supervised  # noqa: E402,F401  (register themselves)
 
 
 def with_attack(method: Method, attack_spec) -> Method:

@@ -31,6 +31,8 @@ class Setup:
     # so a bootstrap does not embed the texts again
     views: dict | None = None
     class_weights: Any = None  # training.class_weights as a tensor, one weight per label (None: unweighted)
+    # per pool text, what the recipe already knows of it (lmtune distill: the teacher's logits), or None
+    pool_logits: Any = None
 
 
 class Method:

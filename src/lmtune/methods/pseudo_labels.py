@@ -36,6 +36,13 @@ def select_balanced(predicted: np.ndarray, confidence: np.ndarray, threshold: fl
     return np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
 
 
+def index_pool(dataset):
+    """The encoded pool with each row's `pool_index`: the method finds a drawn row's targets by it."""
+    for i, f in enumerate(dataset.features):
+        dataset.features[i] = {**f, "pool_index": i}
+    return dataset
+
+
 def label_prior(train_dataset, n_labels: int) -> list[float] | None:
     """Class shares of the labeled examples; None when an example has no single class (tagged words).
     A class without a labeled example counts as one, not none: a share of 0 would cap its pseudo

@@ -80,6 +80,14 @@ def check_self_training(config: SelfTrainingOptions, task: str) -> tuple[str, st
     return None
 
 
+class DistillOptions(SemiConfig):
+    alpha: float = Field(1.0, ge=0, description="weight of the teacher's soft labels on the pool (x T^2); 0 = the "
+                                                "labels alone")
+    unlabeled_ratio: float = Field(4.0, gt=0, le=16, description="pool texts per labeled example in each step")
+    temperature: float = Field(2.0, gt=0, le=20, description="softens teacher and student alike: at T > 1 the "
+                                                             "teacher's second choices teach too")
+
+
 class AutoOptions(StrictModel):
     candidates: list[Literal["clusters", "descriptions", "labels"]] = Field(
         ["clusters", "descriptions", "labels"], min_length=1,
@@ -121,6 +129,9 @@ METHOD_OPTIONS.register("self-training")(Options(
     SelfTrainingOptions, "Pseudo-label the pool each round (confidence threshold, class balance), train on it; "
                          "EMA teacher optional.", ("classification", "multi-label", "token-classification"),
     check_self_training))
+METHOD_OPTIONS.register("distill")(Options(
+    DistillOptions, "Labeled cross-entropy + alpha x T^2 x KL to a teacher's softened probabilities on the pool "
+                    "(`lmtune distill TEACHER_RUN` supplies the teacher).", CLASSIFICATION))
 METHOD_OPTIONS.register("consistency")(Options(
     ConsistencyOptions, "UDA-style consistency between an unlabeled text and its noised view (mode: uda | fixmatch).",
     CLASSIFICATION))

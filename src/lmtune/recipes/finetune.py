@@ -54,6 +54,7 @@ class Finetune(Recipe):
         task_cls = get_task(cfg.task)
         self.data = data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
         self.report_data(data)
+        cfg = self.cfg = self.fit_to_data(cfg, data)
         self.tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
         self.task = task = task_cls(data.labels, self.tokenizer, cfg.model.max_length, cfg.task_options)
         metric = cfg.training.metric or next(iter(task.metrics))
@@ -75,8 +76,9 @@ class Finetune(Recipe):
         model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
                                                            head=task.head_modules(model), n_train=len(train_set), log=log)
         class_weights, sample_weights = self.balance(cfg, len(train_set))
-        method.setup(Setup(model, self.source, data.unlabeled if method.needs_unlabeled else [], data.train, train_ds,
-                           optimizer_steps(cfg, len(train_set)), log, views, class_weights))
+        pool = data.unlabeled if method.needs_unlabeled else []
+        method.setup(Setup(model, self.source, pool, data.train, train_ds, optimizer_steps(cfg, len(train_set)), log,
+                           views, class_weights, self.pool_logits(pool)))
         unlabeled_ds = None
         if method.draws_unlabeled:
             unlabeled_ds = method.unlabeled_dataset(data.unlabeled)
@@ -95,6 +97,14 @@ class Finetune(Recipe):
                                      callbacks=list(self.callbacks) + stoppers + extra_callbacks + method.callbacks(),
                                      method=method, layer_lr_decay=cfg.training.layer_lr_decay, unlabeled=unlabeled_ds,
                                      sample_weights=sample_weights)
+
+    def fit_to_data(self, cfg: RunConfig, data: DataBundle) -> RunConfig:
+        """The config once the data is known (a recipe may size the run to it); finetune keeps it."""
+        return cfg
+
+    def pool_logits(self, pool: list):
+        """What a recipe knows of each pool text before training (distill: the teacher's logits)."""
+        return None
 
     auto: dict | None = None  # what method auto measured and chose
     run_info_extra: dict = {}

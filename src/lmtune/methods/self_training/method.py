@@ -35,6 +35,7 @@ from ..pseudo_labels import (
     class_caps,
     independent_loss,
     independent_targets,
+    index_pool,
     label_prior,
     positionwise_distillation,
     select_balanced,
@@ -77,10 +78,7 @@ class SelfTraining(SemiSupervised):
             self.label_pool_before_training(model, labeled, train_dataset)
 
     def unlabeled_dataset(self, pool):
-        ds = super().unlabeled_dataset(pool)
-        for i, f in enumerate(ds.features):
-            ds.features[i] = {**f, "pool_index": i}
-        return ds
+        return index_pool(super().unlabeled_dataset(pool))
 
     def drawable(self):
         return self.selected

@@ -3,12 +3,15 @@
 Each setting trains a teacher the way label_efficiency.py trains that method (same split, 4
 labels per class, the rest of the pool unlabeled), then distils it into the student with
 `lmtune distill` defaults (plus any --set). The student's int8 row is timed against its fp32
-row in the same process order. Rows go to benchmarks/results/distill.jsonl as they finish; a
-killed run resumes (teachers are kept under --work and reused by later students).
+row. Every model is timed alone in a fresh process as `lmtune predict` would run it (the
+inference engine measured fastest on this machine). Rows go to benchmarks/results/distill.jsonl
+as they finish; a killed run resumes (teachers are kept under --work and reused by later
+students); --retime times the finished rows' models again with the current code.
 
     python benchmarks/distill.py --settings bbc-layers3 --seeds 42
     python benchmarks/distill.py --settings rt-mpnet-minilm --seeds 42
     python benchmarks/distill.py --settings bbc-layers3 --seeds 42 --set method.temperature=1   # a variant
+    python benchmarks/distill.py --retime
 """
 from __future__ import annotations
 
@@ -53,40 +56,87 @@ def teacher_run(setting: str, seed: int, work: Path, log) -> tuple[Path, dict]:
                   "teacher_cpu_s": round(time.process_time() - cpu, 1)}
 
 
-def run_row(setting: str, seed: int, args, log) -> dict:
-    from lmtune.artifacts import RUN_FILE, read_json
-    from lmtune.recipes.distill import distill
+def timings(teacher: Path, student: Path, seed: int) -> dict:
+    """Both models timed on this machine as `lmtune predict` runs them (each in a fresh process),
+    the student also in fp32 and int8, and how often they agree; the engines are measured first
+    on the held-out texts each run keeps (saved here for runs trained before they were kept)."""
+    from lmtune.artifacts import CONFIG_FILE, RUN_FILE, read_json
+    from lmtune.data import prepare_data
+    from lmtune.export.engines import ENGINES_DIR, check_texts, save_check_texts
     from lmtune.recipes.inference_speed import measure
+    from lmtune.recipes.validation import load_config
+
+    cfg = load_config(student / CONFIG_FILE)
+    data = prepare_data(cfg.data, seed, "classification", cfg.task_options)
+    labels = read_json(student / RUN_FILE)["labels"]
+    for run in (teacher, student):
+        if check_texts(run / ENGINES_DIR) is None:
+            save_check_texts(run / ENGINES_DIR, [ex.text for ex in data.test], [labels.index(ex.label) for ex in data.test])
+    texts = [ex.text for ex in data.test[:TIMED_TEXTS]]
+    rows = {name: measure(path, texts) for name, path in (("teacher", teacher), ("student", student))}
+    precision = {q: measure(student, texts, quantize=q) for q in ("none", "int8")}
+    agree = float((rows["teacher"]["probs"].argmax(1) == rows["student"]["probs"].argmax(1)).mean())
+    return {"agreement": round(agree, 4), "timed_texts": len(texts),
+            **{f"{name}_{key}": rows[name][key] for name in rows
+               for key in ("docs_per_s", "inference", "size_mb", "peak_memory_mb", "model_memory_mb")},
+            "speedup": round(rows["student"]["docs_per_s"] / rows["teacher"]["docs_per_s"], 2),
+            "student_fp32_docs_s": precision["none"]["docs_per_s"], "student_int8_docs_s": precision["int8"]["docs_per_s"]}
+
+
+def run_row(setting: str, seed: int, args, log) -> dict:
+    from lmtune.artifacts import METRICS_FILE, RUN_FILE, read_json
+    from lmtune.recipes.distill import distill
 
     teacher, teacher_times = teacher_run(setting, seed, args.work, log)
     student = SETTINGS[setting][3]
-    out = args.work / f"{teacher.name}-student-{student.replace(':', '')}{''.join('-' + s for s in args.set)}"
+    out = student_dir(teacher, student, args.set)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = distill(teacher, student, output_dir=out, overrides=args.set, overwrite=True, progress=False, log=log)
+    result = distill(teacher, student, output_dir=out, overrides=args.set, overwrite=True, compare=False,
+                     progress=False, log=log)
     distill_wall, distill_cpu = round(time.perf_counter() - wall, 1), round(time.process_time() - cpu, 1)
-    c = result.comparison
-    texts = [ex.text for ex in result.data.test[:TIMED_TEXTS]]
-    precision = {q: measure(result.run_dir, texts, quantize=q) for q in ("none", "int8")}  # student fp32 vs int8
     check = read_json(result.run_dir / RUN_FILE).get("int8_check") or {}
     return {"setting": setting, "seed": seed, "dataset": SETTINGS[setting][0], "teacher_model": SETTINGS[setting][1],
             "teacher_method": SETTINGS[setting][2], "student": student, "overrides": args.set,
-            "teacher_accuracy": c["teacher"]["accuracy"], "student_accuracy": c["student"]["accuracy"],
-            "agreement": c["agreement"], "teacher_docs_s": c["teacher"]["docs_per_s"],
-            "student_docs_s": c["student"]["docs_per_s"], "speedup": c["speedup"],
-            "teacher_inference": c["teacher"]["inference"], "student_inference": c["student"]["inference"],
-            "teacher_mb": c["teacher"]["size_mb"], "student_mb": c["student"]["size_mb"],
-            "teacher_peak_mb": c["teacher"]["peak_memory_mb"], "student_peak_mb": c["student"]["peak_memory_mb"],
-            "student_fp32_docs_s": precision["none"]["docs_per_s"], "student_int8_docs_s": precision["int8"]["docs_per_s"],
+            "teacher_dir": str(teacher), "student_dir": str(out),
+            "teacher_accuracy": read_json(teacher / METRICS_FILE)["test"]["accuracy"],
+            "student_accuracy": result.metrics["test"]["accuracy"],
             "student_int8_check": {k: check.get(k) for k in ("checked_texts", "fp32_accuracy", "int8_accuracy",
                                                              "label_agreement", "use_int8")},
-            "pool": result.metrics.get("distillation", {}).get("pool") or read_json(result.run_dir / RUN_FILE).get(
-                "distillation", {}).get("pool"),
+            "pool": read_json(result.run_dir / RUN_FILE)["distillation"]["pool"],
             "steps": result.metrics.get("global_step"), "distill_wall_s": distill_wall, "distill_cpu_s": distill_cpu,
-            **teacher_times}
+            **teacher_times, **timings(teacher, out, seed)}
+
+
+def student_dir(teacher: Path, student: str, overrides: list[str]) -> Path:
+    return teacher.parent / f"{teacher.name}-student-{student.replace(':', '')}{''.join('-' + s for s in overrides)}"
+
+
+def retime(rows: list[dict], args) -> None:
+    """Time the models of finished rows again with this version's inference (a new row each,
+    `retimed`: the accuracy columns copied, the timing columns measured now)."""
+    from _rows import append_row
+
+    for row in [r for r in rows if not r.get("retimed")]:
+        teacher = Path(row.get("teacher_dir") or args.work / f"{row['dataset']}-{row['teacher_model']}-"
+                                                             f"{row['teacher_method']}-seed{row['seed']}")
+        student = Path(row.get("student_dir") or student_dir(teacher, row["student"], row["overrides"]))
+        if not (teacher.is_dir() and student.is_dir()):
+            print(f"# {row['setting']} seed {row['seed']}: runs not found under {args.work}; not retimed", flush=True)
+            continue
+        kept = {k: row[k] for k in ("setting", "seed", "dataset", "teacher_model", "teacher_method", "student", "overrides",
+                                    "teacher_accuracy", "student_accuracy", "student_int8_check", "pool", "steps")}
+        append_row(args.results, {**kept, "teacher_dir": str(teacher), "student_dir": str(student), "retimed": True,
+                                  **timings(teacher, student, row["seed"])}, rows)
 
 
 def summarise(rows: list[dict]) -> None:
+    """Mean ± sd per setting and variant; a row's latest timing (a retimed row) replaces its first."""
     from _rows import mean_sd
+
+    latest = {}
+    for r in rows:
+        latest[(r["setting"], r["seed"], tuple(r["overrides"]))] = r
+    rows = list(latest.values())
 
     print(f"\n{'setting':<18} {'overrides':<28} {'n':>2} {'teacher %':>10} {'student %':>14} {'agree %':>8} "
           f"{'speedup':>8} {'int8/fp32':>9} {'MB t/s':>12}")
@@ -98,7 +148,7 @@ def summarise(rows: list[dict]) -> None:
               f"{mean_sd([r['teacher_accuracy'] for r in rs], 100):>10} {mean_sd([r['student_accuracy'] for r in rs], 100):>14} "
               f"{mean_sd([r['agreement'] for r in rs], 100):>8} {mean_sd([r['speedup'] for r in rs], 1, 2):>8} "
               f"{mean_sd([r['student_int8_docs_s'] / r['student_fp32_docs_s'] for r in rs], 1, 2):>9} "
-              f"{rs[0]['teacher_mb']:>5.0f}/{rs[0]['student_mb']:<5.0f}")
+              f"{rs[0]['teacher_size_mb']:>5.0f}/{rs[0]['student_size_mb']:<5.0f}")
 
 
 def main() -> None:
@@ -112,10 +162,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/benchmark-distill"), help="teachers and students")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--log", action="store_true", help="print the runs' log lines")
+    parser.add_argument("--retime", action="store_true", help="time the finished rows' models again (this version's "
+                                                              "inference), nothing trained")
     args = parser.parse_args()
     print(quiet_and_describe(f"labels/class: {LABELS_PER_CLASS}  test: {TEST_SIZE}"), flush=True)
     log = (lambda m: print(f"  {m}", file=sys.stderr, flush=True)) if args.log else (lambda m: None)
     rows = load_rows(args.results)
+    if args.retime:
+        retime(rows, args)
+        summarise(rows)
+        return
     for setting in args.settings:
         for seed in args.seeds:
             if any(r["setting"] == setting and r["seed"] == seed and r["overrides"] == args.set for r in rows):

@@ -12,13 +12,13 @@ batch 64 vs lmtune predict on the model lmtune trained, one lever per row.
 
     python benchmarks/throughput.py              # ~20 min on a 2-core AVX2 CPU
     python benchmarks/throughput.py --no-compile # without the torch.compile rows
+    python benchmarks/throughput.py --inference-only --no-compile   # one training run, then the inference rows
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -38,7 +38,9 @@ def _config(run_dir: str, overrides=(), labels_per_class: int = 4, test_docs: in
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    from lmtune.recipes.inference_speed import peak_memory_mb
+
+    return peak_memory_mb()  # this row's process alone (ru_maxrss would carry over the parent's peak)
 
 
 # ------------------------------------------------------------------ rows (each in its own process)
@@ -89,13 +91,20 @@ def pipeline_infer(opts: dict) -> dict:
 def lmtune_infer(opts: dict) -> dict:
     from lmtune import load_run
     from lmtune.evaluation import predict as predict_module
-    from lmtune.evaluation.inference import plan_inference
+    from lmtune.evaluation.inference import InferencePlan
     from lmtune.evaluation.predict import predict_proba
+    from lmtune.export import engines
+    from lmtune.loading import inference_plan
 
     texts, labels = _test_set(opts)
     run = load_run(opts["model_dir"])
-    plan = plan_inference(run.model, run.info, opts["quantize"], opts.get("compile", False),
-                          precision=opts.get("precision", "auto"))
+    planned = time.perf_counter()
+    if opts.get("engine"):  # one engine as it is, without the measurement that picks one
+        engine = engines.build(opts["engine"], run.model, Path(opts["tmp"]) / f"engine-{opts['engine']}")
+        plan = InferencePlan(engine.model, engine.precision, engine.name)
+    else:  # what lmtune predict does (auto: the engine measured fastest here, the first call measures)
+        plan = inference_plan(run, opts["quantize"], opts.get("compile", False), opts.get("precision", "auto"))
+    plan_s = time.perf_counter() - planned
     budget = opts.get("max_batch_tokens", predict_module.MAX_BATCH_TOKENS)
 
     def go(batch):
@@ -109,7 +118,7 @@ def lmtune_infer(opts: dict) -> dict:
     probs = go(texts)
     seconds = time.perf_counter() - started
     predicted = [run.labels[i] for i in probs.argmax(-1)]
-    return {"docs_per_s": len(texts) / seconds, "warmup_s": warm_s,
+    return {"docs_per_s": len(texts) / seconds, "warmup_s": warm_s, "plan_s": plan_s,
             "accuracy": sum(p == lb for p, lb in zip(predicted, labels)) / len(labels), "plan": plan.description}
 
 
@@ -159,6 +168,8 @@ def main() -> None:
     parser.add_argument("--labels-per-class", type=int, default=4)
     parser.add_argument("--test-docs", type=int, default=1000)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (slow to start)")
+    parser.add_argument("--inference-only", action="store_true",
+                        help="skip the training rows: train 'lmtune defaults' once, then the inference rows")
     args = parser.parse_args()
 
     from _machine import quiet_and_describe
@@ -188,6 +199,8 @@ def main() -> None:
             levers.append(("  lever on: compile (torch.compile)", ["training.compile=true"]))
         train_rows += [(name, "lmtune_train", {"run_dir": f"{tmp}/lever{i}", "overrides": o})
                        for i, (name, o) in enumerate(levers)]
+        if args.inference_only:
+            train_rows = train_rows[2:3]
         table(train_rows, "samples_per_s", lambda r: f"{r['samples']:>7} {r['samples_per_s']:>9.2f} {r['ratio']:>5.2f}x "
               f"{r['train_s']:>7.1f} {r['wall_s']:>7.1f} {r['accuracy']:>8.4f} {r['peak_rss_mb']:>7.0f}",
               tmp=tmp, **common)
@@ -196,7 +209,7 @@ def main() -> None:
                   "(bf16 would be hundreds of times slower)")
 
         print(f"\nINFERENCE ({args.test_docs} docs, max length {MAX_LENGTH}, model trained by 'lmtune defaults')")
-        print(f"{'row':<44} {'docs/s':>7} {'ratio':>6} {'warm_s':>6} {'accuracy':>8} {'peak_MB':>7}  plan")
+        print(f"{'row':<44} {'docs/s':>7} {'ratio':>6} {'plan_s':>6} {'warm_s':>6} {'accuracy':>8} {'peak_MB':>7}  plan")
         auto = precision.precision  # what predict runs in without int8
         fp32_row = ("  fp32, token-budget batches", "lmtune_infer", {"quantize": "none", "precision": "fp32"})
         infer_rows = [("pipeline('text-classification'), batch 64", "pipeline_infer", {}),
@@ -205,12 +218,15 @@ def main() -> None:
                       *([fp32_row] if auto != "fp32" else []),  # what auto's choice is worth
                       (f"  {auto}, 64 per batch (budget off)", "lmtune_infer",
                        {"quantize": "none", "max_batch_tokens": 10**9}),
-                      ("  int8", "lmtune_infer", {"quantize": "int8"})]
+                      ("  int8", "lmtune_infer", {"quantize": "int8"}),
+                      ("  ONNX Runtime fp32", "lmtune_infer", {"engine": "onnx-fp32"}),
+                      ("  ONNX Runtime int8 (dynamic)", "lmtune_infer", {"engine": "onnx-int8"})]
         if not args.no_compile:
             infer_rows += [(f"  {auto} + compile", "lmtune_infer", {"quantize": "none", "compile": True}),
                            ("  int8 + compile", "lmtune_infer", {"quantize": "int8", "compile": True})]
         table(infer_rows, "docs_per_s", lambda r: f"{r['docs_per_s']:>7.1f} {r['ratio']:>5.2f}x "
-              f"{r.get('warmup_s', 0):>6.1f} {r['accuracy']:>8.4f} {r['peak_rss_mb']:>7.0f}  {r.get('plan', '')}",
+              f"{r.get('plan_s', 0):>6.1f} {r.get('warmup_s', 0):>6.1f} {r['accuracy']:>8.4f} {r['peak_rss_mb']:>7.0f}  "
+              f"{r.get('plan', '')}",
               tmp=tmp, model_dir=model_dir, **common)
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ import random
 from pathlib import Path
 
 import pytest
-from transformers import TrainerCallback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# after the variables above: huggingface_hub reads HF_HUB_OFFLINE once, when first imported
+from transformers import TrainerCallback  # noqa: E402
 
 POSITIVE = "good great excellent wonderful superb happy love fine nice best".split()
 NEGATIVE = "bad awful terrible horrible poor sad hate worst boring ugly".split()

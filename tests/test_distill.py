@@ -121,6 +121,7 @@ def test_a_student_learns_the_teachers_answers(teacher, tiny_backbone, tmp_path)
     info = json.loads((result.run_dir / art.RUN_FILE).read_text())
     assert info["status"] == "complete" and info["method"] == "distill"
     assert info["distillation"]["teacher"] == str(teacher.resolve()) and info["distillation"]["pool"] == 64
+    assert info["distillation"]["alpha"] == 1.0 and info["distillation"]["temperature"] == 2.0
     for name in ("teacher", "student"):
         row = c[name]
         assert row["docs_per_s"] > 0 and row["size_mb"] > 0 and row["peak_memory_mb"] > 0 and row["accuracy"] is not None
@@ -144,11 +145,12 @@ def test_a_killed_distillation_resumes(teacher, tiny_backbone, tmp_path):
     out = tmp_path / "killed"
     sets = ["training.max_steps=12", "training.checkpoint_minutes=0", "training.batch_size=8"]
     with pytest.raises(KeyboardInterrupt):
-        distill(teacher, "layers:1", output_dir=out, overrides=sets, callbacks=[Kill(at_step=7)], **QUIET)
+        distill(teacher, "layers:1", output_dir=out, overrides=sets, callbacks=[Kill(at_step=7)], compare=False, **QUIET)
     assert json.loads((out / art.RUN_FILE).read_text())["status"] == "interrupted"
     assert art.last_complete_checkpoint(out) is not None and (out / STUDENT_INIT / "config.json").is_file()
     log = []
-    result = distill(teacher, "layers:1", output_dir=out, overrides=sets, resume=True, progress=False, log=log.append)
+    result = distill(teacher, "layers:1", output_dir=out, overrides=sets, resume=True, compare=False, progress=False,
+                     log=log.append)
     assert result.metrics["global_step"] == 12
     assert any(line.startswith("resuming from") for line in log), log
 
@@ -199,7 +201,7 @@ def test_distill_needs_unlabeled_text(tiny_backbone, tmp_path):
         distill(full, str(tiny_backbone), output_dir=tmp_path / "s", **QUIET)
     extra = write_csv(tmp_path / "more.csv", sentiment_rows(6, seed=9))
     result = distill(full, str(tiny_backbone), unlabeled=extra, output_dir=tmp_path / "s2", overwrite=True,
-                     overrides=["training.max_steps=3"], **QUIET)
+                     overrides=["training.max_steps=3"], compare=False, **QUIET)
     assert json.loads((result.run_dir / art.RUN_FILE).read_text())["distillation"]["pool"] == 12
 
 
@@ -213,3 +215,28 @@ def test_cli_prints_the_comparison_and_a_clear_error(teacher, tmp_path, capsys):
     assert "teacher vs student" in printed and "peak MB" in printed and str(out) in printed
     assert cli("distill", str(tmp_path / "absent")) == 2
     assert "not an lmtune run directory" in capsys.readouterr().err
+
+
+def test_several_processes_share_the_teacher_pass(tmp_path):
+    import threading
+
+    computed = []
+
+    def compute(texts):
+        computed.append(texts[0])
+        return np.ones((len(texts), 2))
+
+    texts = [f"text {i}" for i in range(10)]
+    results = {}
+
+    def rank(r):
+        results[r] = cached_logits(compute, texts, tmp_path / "shared", {"teacher": "a"}, chunk=3, shard=(r, 2),
+                                   poll_seconds=0.01)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (1, 0)]  # rank 1 starts first and waits for rank 0
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(computed) == sorted(texts[0::3]) and len(computed) == 4  # each chunk once, by one rank
+    assert results[0].shape == results[1].shape == (10, 2)

@@ -11,10 +11,9 @@ from .data import read_examples
 from .data.augment import augment_texts, build_augmenter
 from .errors import DataError
 from .evaluation.calibration import save_reliability_png
-from .evaluation.inference import plan_inference
 from .evaluation.model_card import write_model_card
 from .evaluation.report import abstain_summary, save_confusion_png, score_predictions
-from .loading import Run, load_run, task_of
+from .loading import Run, inference_plan, load_run, task_of
 from .tasks.classification import abstain, check_min_confidence
 
 
@@ -51,7 +50,7 @@ def evaluate(run: str | Path | Run, data: str | Path, *, text_column: str | None
         if ex.label not in run.labels:
             raise DataError(f"label {ex.label!r} is not one the model knows ({', '.join(run.labels)})", where=ex.source,
                             fix="correct the label or evaluate a run trained with it.")
-    plan = plan_inference(run.model, run.info, quantize, compile, precision)
+    plan = inference_plan(run, quantize, compile, precision, batch_size=batch_size, log=log)
     log(f"inference: {plan.description}")
     augmenters = [build_augmenter(name, rate=perturb_rate) for name in perturb]  # unknown names fail first
 
@@ -140,7 +139,7 @@ def predict(run: str | Path | Run, texts: list | None = None, *, input: str | Pa
         sources = list(outcome.sources) if outcome.sources else [None] * len(texts)
     else:
         sources = [None] * len(texts)
-    plan = plan_inference(run.model, run.info, quantize, compile, precision)
+    plan = inference_plan(run, quantize, compile, precision, batch_size=batch_size, log=log)
     log(f"inference: {plan.description}")
     records = abstain(task.predict(plan.model, list(texts), batch_size=batch_size, progress=progress,
                                    precision=plan.precision), min_confidence)
@@ -168,8 +167,10 @@ def _line_of(source: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-# Run-dir contents that are not the model: resume state, logs, scratch files of atomic writes
-PUSH_IGNORE = ["checkpoints/*", "tensorboard/*", ".*", "**/.*", "rejects.jsonl", "eval/*/rejects.jsonl"]
+# Run-dir contents that are not the model: resume state, logs, scratch files of atomic writes, this
+# machine's engine measurements (with the held-out texts they ran on) and a distillation's teacher logits
+PUSH_IGNORE = ["checkpoints/*", "tensorboard/*", ".*", "**/.*", "rejects.jsonl", "eval/*/rejects.jsonl", "engines/*",
+               "teacher-logits/*"]
 
 
 def push(run: str | Path, repo: str, *, private: bool = True, token: str | None = None, endpoint: str | None = None,

@@ -102,3 +102,42 @@ def load_encoder(name: str, max_length: int = 256):
         raise load_error(name, source, exc) from None
     fuse_attention(encoder)
     return encoder, load_tokenizer(name), max_length
+
+
+def inference_plan(run: Run, quantize: str = "auto", compile: bool = False, precision: str | None = "auto",
+                   batch_size: int = 64, log=lambda message: None):
+    """How `run` predicts here. With quantize and precision auto, a classification run trained by
+    this version runs on the engine measured fastest on this machine among those that keep its
+    answers (export/engines.py: PyTorch fp32/bf16/int8, ONNX Runtime fp32/int8), measured the
+    first time on the held-out texts it kept, then cached in the run dir. Otherwise, and for
+    other runs: evaluation.inference.plan_inference."""
+    from .evaluation.inference import InferencePlan, plan_inference
+    from .export import engines
+
+    folder = run.path / engines.ENGINES_DIR
+    if quantize != "auto" or precision not in (None, "auto") or run.info.get("export") or run.task != "classification":
+        return plan_inference(run.model, run.info, quantize, compile, precision)
+    record = engines.recorded(folder)
+    if record is None:
+        saved = engines.check_texts(folder)
+        if saved is None:  # a run from before engines were measured: the int8 rule of plan_inference
+            return plan_inference(run.model, run.info, quantize, compile, precision)
+        task = task_of(run)
+
+        def proba(model, texts, autocast):
+            return task.proba(model, texts, batch_size=batch_size, progress=False, precision=autocast)
+
+        log(f"measuring the inference engines on {len(saved[0])} of the run's held-out texts, once for this "
+            f"machine (cached in {folder})")
+        record = engines.choose(run.model, proba, saved[0], saved[1], folder, log)
+    engine = engines.build(record["engine"], run.model, folder)
+    row = record["engines"][record["engine"]]
+    why = (f"{engine.name}: the fastest of {', '.join(n for n, r in record['engines'].items() if 'error' not in r)} "
+           f"measured on this machine ({row['docs_per_s']} docs/s; the same label as PyTorch fp32 on "
+           f"{row['label_agreement']:.1%} of {record['texts']} held-out texts)")
+    model = engine.model
+    if compile and engine.name.startswith("torch"):
+        import torch
+
+        model, why = torch.compile(model, dynamic=True), why + ", torch.compile"
+    return InferencePlan(model, engine.precision, why)

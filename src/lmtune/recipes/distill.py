@@ -41,14 +41,15 @@ class DistillResult(TrainResult):
 
 
 def distill(teacher: str | Path, student: str = "default", *, unlabeled: str | Path | None = None,
-            output_dir: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), **options
-            ) -> DistillResult:
+            output_dir: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), compare: bool = True,
+            **options) -> DistillResult:
     """Distil the classification run `teacher` into `student` (default | mpnet | a model dir | a
     hub name | layers:N | layers:i,j,...). `unlabeled`: more text for the teacher to label
     (replaces the teacher config's data.unlabeled; the rest of its labeled pool stays).
-    `overrides`: --set lines on the student's config. `options`: Recipe's (resume, overwrite, ...)."""
+    `overrides`: --set lines on the student's config. `compare`: time teacher and student after
+    training (two fresh processes). `options`: Recipe's (resume, overwrite, ...)."""
     cfg = student_config(teacher, student, unlabeled, output_dir, overrides)
-    return Distillation(cfg, teacher=Path(teacher), student=student, **options).run()
+    return Distillation(cfg, teacher=Path(teacher), student=student, compare=compare, **options).run()
 
 
 def student_config(teacher: str | Path, student: str, unlabeled, output_dir, overrides) -> RunConfig:
@@ -103,8 +104,8 @@ def _teacher_info(teacher: Path) -> dict:
 class Distillation(Finetune):
     kind = "classification"
 
-    def __init__(self, cfg: RunConfig, *, teacher: Path, student: str, **options):
-        self.teacher_dir, self.student = Path(teacher), student
+    def __init__(self, cfg: RunConfig, *, teacher: Path, student: str, compare: bool = True, **options):
+        self.teacher_dir, self.student, self.comparing = Path(teacher), student, compare
         _teacher_info(self.teacher_dir)
         super().__init__(cfg, **options)
         self.teacher = None
@@ -122,6 +123,8 @@ class Distillation(Finetune):
         self.log(f"distilling {self.teacher_dir} into {self.student}")
         super().setup()
         self.run_info["distillation"] = self.records
+        if is_layer_choice(self.student):  # its start (student-init) goes once trained: name what it came from
+            self.run_info["backbone"] = _teacher_info(self.teacher_dir).get("backbone")
 
     def prune_teacher(self) -> None:
         """The student's start for layers:N: the teacher with N of its layers, saved once in the run dir."""
@@ -157,8 +160,11 @@ class Distillation(Finetune):
 
     @property
     def records(self) -> dict:
-        return {"teacher": str(self.teacher_dir.resolve()), "student": self.student,
-                "alpha": self.cfg.method.options().get("alpha"), "temperature": self.cfg.method.options().get("temperature"),
+        from ..methods import get_method
+
+        options = get_method(self.cfg.method.name).Config.model_validate(self.cfg.method.options())
+        return {"teacher": str(self.teacher_dir.resolve()), "student": self.student, "alpha": options.alpha,
+                "temperature": options.temperature, "unlabeled_ratio": options.unlabeled_ratio,
                 **getattr(self, "teacher_pass", {})}
 
     def fit_to_data(self, cfg: RunConfig, data) -> RunConfig:
@@ -183,12 +189,11 @@ class Distillation(Finetune):
         method softens them by its temperature), cached in the run dir by chunk."""
         import time
 
-        from ..evaluation.inference import plan_inference
         from ..evaluation.logits_cache import cached_logits
-        from ..loading import task_of
+        from ..loading import inference_plan, task_of
 
         teacher = self.load_teacher()
-        plan = plan_inference(teacher.model, teacher.info)
+        plan = inference_plan(teacher, batch_size=self.cfg.training.eval_batch_size, log=self.log)
         task = task_of(teacher)
         weights = sorted(self.teacher_dir.glob("*.safetensors")) + sorted(self.teacher_dir.glob("*.onnx"))
         key = {"teacher": str(self.teacher_dir.resolve()), "inference": plan.description,
@@ -202,7 +207,11 @@ class Distillation(Finetune):
             probs = task.proba(plan.model, texts, batch_size=batch, progress=self.progress, desc="teacher")
             return np.log(np.clip(probs, 1e-12, None))
 
-        logits = cached_logits(compute, [ex.text for ex in pool], self.run_dir / TEACHER_LOGITS, key, log=self.log)
+        from ..training.common import world_size
+
+        # under torchrun each process labels its share of the chunks and reads the others'
+        logits = cached_logits(compute, [ex.text for ex in pool], self.run_dir / TEACHER_LOGITS, key, log=self.log,
+                               shard=(int(os.environ.get("RANK", "0")), world_size()))
         predicted = logits.argmax(1)
         shares = np.bincount(predicted, minlength=len(teacher.labels)) / max(1, len(predicted))
         self.teacher_pass = {"pool": len(pool), "teacher_seconds": round(time.perf_counter() - started, 1),
@@ -219,7 +228,7 @@ class Distillation(Finetune):
         result = super().run()
         if not result.metrics:  # a torchrun rank other than 0
             return DistillResult(**result.__dict__, comparison={})
-        comparison = self.compare()
+        comparison = self.compare() if self.comparing else {}
         info = art.read_json(self.run_dir / art.RUN_FILE)
         info["distillation"] = {**self.records, "comparison": comparison}
         art.write_json(self.run_dir / art.RUN_FILE, info)
@@ -242,6 +251,9 @@ class Distillation(Finetune):
         texts = [ex.text for ex in held[:SPEED_TEXTS]]
         if not texts:
             return {}
+        from ..loading import inference_plan, load_run
+
+        inference_plan(load_run(self.run_dir), log=self.log)  # the student's engine on this machine, measured once
         self.log(f"timing teacher and student on {len(texts)} {split} texts, each in a fresh process")
         rows = {}
         for name, path in (("teacher", self.teacher_dir), ("student", self.run_dir)):

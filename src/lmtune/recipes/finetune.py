@@ -237,6 +237,12 @@ class Finetune(Recipe):
                                                  self.progress, self.log, self.run_dir)
         metrics.update(scores)
         self.run_info.update(extra)
+        held_out = {"test": self.data.test, "dev": self.data.dev}.get(self.data.held_out_split or "")
+        if self.task.measures_engines and held_out:  # predict measures the inference engines on them, once per machine
+            from ..export.engines import ENGINES_DIR, save_check_texts
+
+            save_check_texts(self.run_dir / ENGINES_DIR, [ex.text for ex in held_out],
+                             [self.task.labels.index(ex.label) for ex in held_out])
         if getattr(self.method, "history", None):
             self.run_info["pseudo_label_rounds"] = self.method.history
         return metrics

@@ -26,32 +26,56 @@ def measure(run_dir: str | Path, texts: list[str], *, batch_size: int = 64, quan
     """docs/s, the inference plan (`quantize` as in `lmtune predict`), peak memory (MB resident:
     the whole process, and above what it held before loading the model) and the class
     probabilities of `texts`."""
+    from ..export import engines
+
     context = multiprocessing.get_context("spawn")
+    folder = Path(run_dir) / engines.ENGINES_DIR
+    if quantize == "auto" and engines.recorded(folder) is None and engines.check_texts(folder) is not None:
+        # the engines are measured (once per machine) in a process of their own: their copies would count as peak
+        with context.Pool(1) as pool:
+            pool.apply(_plan_here, (str(run_dir), batch_size, threads))
     with context.Pool(1) as pool:
         return pool.apply(_measure_here, (str(run_dir), list(texts), batch_size, quantize, threads))
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+def _plan_here(run_dir: str, batch_size: int, threads: int | None) -> None:
+    import torch
+
+    from ..loading import inference_plan, load_run
+
+    if threads:
+        torch.set_num_threads(threads)
+    inference_plan(load_run(run_dir), batch_size=batch_size)
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory. Linux: VmHWM, which starts afresh in a new program;
+    ru_maxrss would carry over the peak of the process that spawned this one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux, bytes on macOS
 
 
 def _measure_here(run_dir: str, texts: list[str], batch_size: int, quantize: str, threads: int | None) -> dict:
     import torch
 
-    from ..evaluation.inference import plan_inference
-    from ..loading import load_run, task_of
+    from ..loading import inference_plan, load_run, task_of
 
     if threads:
         torch.set_num_threads(threads)
-    before = _peak_mb()
+    before = peak_memory_mb()
     run = load_run(run_dir)
-    plan = plan_inference(run.model, run.info, quantize)
+    plan = inference_plan(run, quantize, batch_size=batch_size)
     task = task_of(run)
     task.proba(plan.model, texts[:8], batch_size=batch_size, progress=False, precision=plan.precision)  # warm-up
     started = time.perf_counter()
     probs = task.proba(plan.model, texts, batch_size=batch_size, progress=False, precision=plan.precision)
     seconds = time.perf_counter() - started
-    peak = _peak_mb()
+    peak = peak_memory_mb()
     return {"texts": len(texts), "docs_per_s": round(len(texts) / max(seconds, 1e-9), 2), "inference": plan.description,
             "peak_memory_mb": round(peak, 1), "model_memory_mb": round(peak - before, 1),
             "threads": torch.get_num_threads(), "size_mb": size_on_disk_mb(run_dir), "probs": probs}

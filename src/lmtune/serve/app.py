@@ -181,13 +181,12 @@ class ServeMetrics:
 
 def _lifespan(run_dir, settings: ServeSettings, state: dict, metrics: ServeMetrics):
     from ..api import task_of
-    from ..evaluation.inference import plan_inference
-    from ..loading import load_run
+    from ..loading import inference_plan, load_run
 
     @asynccontextmanager
     async def lifespan(app):
         run = load_run(run_dir)
-        plan = plan_inference(run.model, run.info, settings.quantize, precision=settings.precision)
+        plan = inference_plan(run, settings.quantize, precision=settings.precision, batch_size=settings.max_batch)
         version = run.info.get("finished") or "unknown"
         task = task_of(run)
 

@@ -45,6 +45,9 @@ class Task:
     data: ClassVar[type[DataFormat]] = DataFormat  # what it reads (lmtune.data.formats), set when it registers
     # each label is its own yes/no (sigmoids, multi-label): pseudo labels are set per label, not one class per row
     independent_labels: ClassVar[bool] = False
+    # predict picks the fastest inference engine that keeps the model's answers, measured on held-out
+    # texts the run keeps (export/engines.py)
+    measures_engines: ClassVar[bool] = False
 
     def __init__(self, labels: list[str], tokenizer, max_length: int, options: dict | StrictModel | None = None):
         self.labels = labels

@@ -18,6 +18,7 @@ class Classification(Task):
     metrics = {"macro_f1": True, "accuracy": True, "loss": False}
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
+    measures_engines = True
 
     def __init__(self, labels, tokenizer, max_length, options=None):
         super().__init__(labels, tokenizer, max_length, options)
@@ -129,10 +130,11 @@ class Classification(Task):
                     + ("used by default by predict/eval" if int8["use_int8"] else "fp32 kept as the default"))
         shown = data.held_out_split
         if shown:
+            held_out = data.test if shown == "test" else data.dev
+            classes = [self.labels.index(ex.label) for ex in held_out]
             save_confusion_png(metrics[shown]["confusion_matrix"], self.labels, run_dir / "confusion_matrix.png",
                                f"{shown} confusion matrix")
-            held_out = data.test if shown == "test" else data.dev
-            save_reliability_png(shown_probs, [self.labels.index(ex.label) for ex in held_out],
+            save_reliability_png(shown_probs, classes,
                                  run_dir / "reliability_diagram.png", f"{shown} reliability", before=shown_before)
         return metrics, extra
 

@@ -60,6 +60,19 @@ class Kill(TrainerCallback):
             raise KeyboardInterrupt
 
 
+class Recorder(TrainerCallback):
+    """Keeps every log the Trainer writes (losses, the methods' own scalars)."""
+
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.logs.append(dict(logs or {}))
+
+    def series(self, key):
+        return [entry[key] for entry in self.logs if key in entry]
+
+
 def sentiment_rows(n_per_class: int, seed: int = 0) -> list[dict]:
     """A separable toy task: positive words vs negative words among neutral filler."""
     rng = random.Random(seed)

@@ -9,10 +9,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import TrainerCallback
 
 import lmtune
-from conftest import Kill, sentiment_rows, toy_run_config, write_csv
+from conftest import Kill, Recorder, sentiment_rows, toy_run_config, write_csv
 from lmtune import artifacts as art
 from lmtune.errors import ConfigError, ModelError
 from lmtune.evaluation.logits_cache import cached_logits
@@ -21,17 +20,6 @@ from lmtune.recipes.distill import STUDENT_INIT, TEACHER_LOGITS, distill
 from lmtune.recipes.validation import validate_config
 
 QUIET = dict(progress=False, log=lambda m: None)
-
-
-class Recorder(TrainerCallback):
-    def __init__(self):
-        self.logs = []
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        self.logs.append(dict(logs or {}))
-
-    def series(self, key):
-        return [entry[key] for entry in self.logs if key in entry]
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import TrainerCallback
 
 import lmtune
+from conftest import Recorder
 from lmtune import artifacts as art
 from lmtune.errors import ConfigError
 from lmtune.methods.pseudo_labels import EMATeacher, class_caps, select_balanced, sharpen
@@ -24,17 +24,6 @@ METHODS = {
     "self-training-ema-soft": {"name": "self-training", "rounds": 2, "threshold": 0.5, "teacher": "ema",
                                "ema_decay": 0.9, "soft": True},
 }
-
-
-class Recorder(TrainerCallback):
-    def __init__(self):
-        self.logs = []
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        self.logs.append(dict(logs or {}))
-
-    def series(self, key):
-        return [entry[key] for entry in self.logs if key in entry]
 
 
 def semi_config(toy_config, method, labels_per_class=8, epochs=12):

@@ -140,4 +140,6 @@ def inference_plan(run: Run, quantize: str = "auto", compile: bool = False, prec
         import torch
 
         model, why = torch.compile(model, dynamic=True), why + ", torch.compile"
+    elif compile:
+        why += "; --compile applies to PyTorch engines, not this one"
     return InferencePlan(model, engine.precision, why)

@@ -85,10 +85,17 @@ def build(name: str, model, folder: Path) -> Engine:
     if name == "onnx-int8":
         quantized = folder / ONNX_FILES["onnx-int8"]
         if not quantized.is_file():
+            import logging
+
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             partial = folder / ".model_int8.onnx.partial"
-            quantize_dynamic(str(graph), str(partial), weight_type=QuantType.QInt8)
+            root = logging.getLogger()
+            level, root.level = root.level, logging.ERROR  # its advice to pre-process is for static quantization
+            try:
+                quantize_dynamic(str(graph), str(partial), weight_type=QuantType.QInt8)
+            finally:
+                root.setLevel(level)
             partial.replace(quantized)
         graph = quantized
     return Engine(name, OnnxClassifier(graph, model.config), "fp32")

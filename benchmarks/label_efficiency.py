@@ -116,16 +116,21 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
                   "embedding-probe": lambda: _baselines.embedding_probe(data.train, data.test, data.labels,
                                                                         backbone=args.model),
                   "tfidf-probe": lambda: _baselines.tfidf_probe(data.train, data.test, data.labels)}[method]
-            accuracy = fn()["accuracy"]
+            accuracy, chose = fn()["accuracy"], {}
         else:
+            from lmtune import artifacts as art
+
             result = train(cfg, overwrite=True, progress=False,
                            log=(lambda m: print(f"  {m}", file=sys.stderr, flush=True)) if args.log else (lambda m: None))
             accuracy = result.metrics["test"]["accuracy"]
+            auto = art.read_json(result.run_dir / art.RUN_FILE).get("auto")
+            # what method auto chose and why, so a row below supervised can be traced to its decision
+            chose = {"auto": {key: auto.get(key) for key in ("chosen", "why", "gate", "held_out")}} if auto else {}
     return {"dataset": dataset, "model": args.model, "split": "dev" if args.dev else "test",
             "labels_per_class": k, "method": row_method(method, k, args),
             "seed": seed,
             "accuracy": round(accuracy, 4), "wall_s": round(time.perf_counter() - wall, 1),
-            "cpu_s": round(time.process_time() - cpu, 1)}
+            "cpu_s": round(time.process_time() - cpu, 1), **chose}
 
 
 def row_method(method: str, k: int | None, args) -> str:

@@ -5,6 +5,7 @@ relabelling; a time budget caps the steps. Views are synthetic numpy features (t
 made on features), the runs use the tiny toy model."""
 from __future__ import annotations
 
+import importlib
 import time
 
 import numpy as np
@@ -47,7 +48,7 @@ def blobs(seed=0, n_classes=3, per_class=60, labeled=4, dim=16, spread=0.15, cla
 
 def decide(views, classes, n=3, described=None, allowed=ALL, **kw):
     record = {}
-    choice, why = choose(views, classes, n, described, allowed, 0, record, lambda m: None, **kw)
+    choice, why, _ = choose(views, classes, n, described, allowed, folds(classes, 0), record, lambda m: None, **kw)
     return choice, why, record
 
 
@@ -220,3 +221,131 @@ def test_a_bad_duration_is_refused_with_the_fix(toy_config):
     with pytest.raises(ConfigError, match="not a duration") as err:
         validate_config(toy_config)
     assert "15m" in str(err.value)
+
+
+# ---------------------------------------------------------------- the gate: never below supervised
+
+def test_pool_shares_undo_the_bootstraps_measured_confusions():
+    from lmtune.methods.auto.gate import pool_shares
+
+    truth = np.array([0.7, 0.2, 0.1])
+    confused = np.array([[0.6, 0.1, 0.0], [0.3, 0.9, 0.0], [0.1, 0.0, 1.0]])  # a third of class 0 called 1 or 2
+    answered = confused @ truth
+    assert np.allclose(pool_shares(confused, answered), truth, atol=0.03)
+    assert np.allclose(pool_shares(np.eye(3), np.array([0.5, 0.5, 0.0])), [0.5, 0.5, 0.0], atol=0.03)
+    never_two = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # class 2 always called 0
+    assert np.allclose(pool_shares(never_two, np.array([2 / 3, 1 / 3, 0])), [1 / 3] * 3, atol=0.03)
+
+
+def test_held_out_accuracy_is_weighted_to_the_pools_class_shares():
+    from lmtune.methods.auto.gate import weighted_accuracy
+
+    truth = np.array([0, 0, 1, 1])
+    right_on_rare = np.array([1, 1, 1, 1])  # every answer "1": class 1 right, class 0 wrong
+    assert weighted_accuracy(right_on_rare, truth, np.array([0.5, 0.5])) == 0.5
+    assert weighted_accuracy(right_on_rare, truth, np.array([0.9, 0.1])) == pytest.approx(0.1)
+
+
+def measured(candidate, predicted, truth, pool_shares):
+    from lmtune.methods.auto.held_out import Measured
+
+    return Measured(candidate, int((predicted == truth).sum()), len(truth), 0.0, predicted, np.asarray(pool_shares))
+
+
+def test_the_gate_keeps_supervised_where_the_bootstrap_is_right_only_on_the_rare_class():
+    """Balanced held-out examples: the bootstrap gets 4 of 6 right, supervised 4 of 6 too, but
+    the bootstrap's right answers are on the class the pool has few of."""
+    from lmtune.methods.auto.gate import judge
+
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    bootstrap = measured(None, np.array([0, 1, 1, 1, 1, 1]), truth, [0.3, 0.7])  # calls most of the pool 1
+    supervised = np.array([0, 0, 0, 0, 0, 1])
+    verdict = judge(bootstrap, supervised, truth, 2)
+    assert verdict.shares[0] > 0.6  # its confusions say most of what it called 1 is 0
+    assert not verdict.keep and verdict.supervised > verdict.semi
+    assert judge(bootstrap, np.array([1, 1, 1, 0, 0, 1]), truth, 2).keep  # a worse supervised model: kept
+
+
+def test_the_gate_falls_back_to_supervised_when_the_pool_labels_are_made_worse():
+    """Separable blobs, but the bootstrap's labels are shuffled for a third of the classes' held-out
+    answers; a supervised yardstick that is right everywhere wins, one that is always wrong loses,
+    and a perfect bootstrap is not measured against supervised at all."""
+    planning = importlib.import_module("lmtune.methods.auto.plan")
+
+    classes, labeled, pool, _ = blobs()
+    splits = folds(classes, 0)
+    record = {}
+    choice, why, best = planning.choose({"embedding": (labeled, pool)}, classes, 3, None, ALL, splits, record,
+                                        lambda m: None)
+    assert best.correct == best.total
+    calls = []
+    kept, why = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits,
+                               lambda s: calls.append(s) or classes, record, lambda m: None)
+    assert kept == choice and not calls and "skipped" in record["gate"]
+
+    worse = np.flatnonzero(classes == 2)
+    best.predicted[worse] = 0  # class 2's held-out examples all labeled 0, and so its pool texts
+    best.correct -= len(worse)
+    best.pool_shares = np.array([2 / 3, 1 / 3, 0])
+    fallback, why = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits, lambda s: classes.copy(),
+                                   record, lambda m: None)
+    assert fallback is None and "so supervised" in why and record["gate"]["kept"] is False
+    assert record["gate"]["supervised"] == 1.0 and record["gate"]["bootstrap"] < 0.8
+    kept, _ = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits, lambda s: (classes + 1) % 3,
+                             record, lambda m: None)
+    assert kept == choice and record["gate"]["kept"] is True
+
+
+def test_supervised_held_out_trains_a_copy_per_fold_and_predicts_each_held_out_example(tiny_backbone):
+    import torch
+
+    from lmtune.data.examples import TextExample as Example
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks.classification import Classification
+    from lmtune.training.cross_fit import supervised_held_out
+
+    from conftest import sentiment_rows
+
+    cfg = validate_config({"data": {"train": "unused.csv"}, "model": {"name": str(tiny_backbone), "max_length": 32},
+                           "training": {"epochs": 3, "batch_size": 4, "learning_rate": 2e-3}})
+    rows = sentiment_rows(4, seed=5)
+    examples = [Example(r["text"], r["label"]) for r in rows]
+    task = Classification(["neg", "pos"], load_tokenizer(str(tiny_backbone)), 32, cfg.task_options)
+    model, fresh = task.build_model(str(tiny_backbone))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    classes = np.array([task.labels.index(e.label) for e in examples])
+    splits = folds(classes, 0)
+    messages = []
+    predicted = supervised_held_out(model, task, cfg, examples, splits, fresh, messages.append)
+    assert len(splits) == 4 and sorted(np.concatenate([h for _, h in splits])) == list(range(8))
+    assert predicted.shape == (8,) and set(predicted) <= {0, 1}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the task model is untouched
+    assert sum("auto: supervised on fold" in m for m in messages) == 4
+
+
+def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_the_gate(toy_config, monkeypatch):
+    planning = importlib.import_module("lmtune.methods.auto.plan")
+
+    real = planning.choose
+
+    def one_wrong(*args, **kwargs):  # the bootstrap's first held-out answer made wrong
+        choice, why, best = real(*args, **kwargs)
+        if best is not None:
+            first = np.flatnonzero(best.predicted >= 0)[0]
+            best.correct -= int(best.predicted[first] == args[1][first])
+            best.predicted[first] = (args[1][first] + 1) % 2
+        return choice, why, best
+
+    monkeypatch.setattr(planning, "choose", one_wrong)
+    toy_config["data"]["labels_per_class"] = 8
+    toy_config["training"].update(batch_size=4)
+    messages = []
+    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
+    info = art.read_json(result.run_dir / art.RUN_FILE)
+    gate = info["auto"].get("gate")
+    if info["auto"]["chosen"]["name"] == "supervised" and gate is None:
+        pytest.skip("no bootstrap beat chance on this toy pool: nothing for the gate to judge")
+    assert set(gate) == {"bootstrap", "supervised", "kept", "pool_shares", "seconds"}
+    assert gate["kept"] == (info["method"] == "self-training")
+    assert sum(gate["pool_shares"].values()) == pytest.approx(1, abs=1e-3)
+    assert sum("auto: supervised on fold" in m for m in messages) == info["auto"]["held_out"]["folds"]

@@ -95,6 +95,9 @@ class AutoOptions(StrictModel):
                     "supervised is chosen when none labels held-out examples better than chance")
     label_descriptions: dict[str, str] | None = Field(
         None, description="one short sentence per label: makes the descriptions bootstrap a candidate")
+    gate: bool = Field(
+        True, description="fine-tune on the labels alone in each fold and keep self-training only where its pool "
+                          "labels are at least as right on the held-out examples, weighted to the pool's class shares")
 
 
 class ConsistencyOptions(SemiConfig):

@@ -150,8 +150,12 @@ class Finetune(Recipe):
         """Resolve `method: auto` (methods/auto/plan.py): self.cfg becomes the config it chose, which
         the run dir records (a resumed run plans again, the same way, and must match it)."""
         from ..methods.auto import plan
+        from ..training.cross_fit import supervised_held_out
 
-        chosen = plan(self.cfg, self.task, self.data, model, self.log)
+        def yardstick(splits):  # the gate's measure of supervised fine-tuning, fold by fold
+            return supervised_held_out(model, self.task, self.cfg, self.data.train, splits, self.fresh, self.log)
+
+        chosen = plan(self.cfg, self.task, self.data, model, self.log, yardstick)
         self.cfg, self.auto = chosen.config, chosen.record
         return chosen
 

@@ -128,7 +128,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
     timed = not select and t.checkpoint_minutes > 0
     schedule = {"eval_strategy": "no", "save_strategy": "no"} if timed else \
         checkpoint_schedule(cfg, n_train, bool(select), log)
-    args = TrainingArguments(
+    settings = dict(
         output_dir=str(run_dir / art.CHECKPOINTS),
         num_train_epochs=t.epochs, max_steps=t.max_steps or -1,
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
@@ -144,8 +144,9 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, *, select: t
         use_cpu=precision.device == "cpu", disable_tqdm=not progress,
         torch_compile=t.compile,
         ddp_find_unused_parameters=False,  # True costs an extra autograd pass per step; every weight is used
-        **precision.trainer_kwargs(), **overrides,
+        **precision.trainer_kwargs(),
     )
+    args = TrainingArguments(**{**settings, **overrides})  # an override may replace a scheduled setting
     callbacks = []
     if select and t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))

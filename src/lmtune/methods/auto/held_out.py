@@ -75,6 +75,8 @@ class Measured:
     correct: int
     total: int
     seconds: float
+    predicted: np.ndarray  # each labeled example's class from the fold that held it out (-1: none)
+    pool_shares: np.ndarray  # the classes' shares of the pool labels, mean over the folds
 
     @property
     def accuracy(self) -> float:
@@ -88,16 +90,18 @@ def held_out_accuracy(candidate: Candidate, views: dict, classes: np.ndarray, n_
     import time
 
     started, correct, total = time.perf_counter(), 0, 0
+    predicted, shares = np.full(len(classes), -1), []
     for train, held in splits:
         part = {name: (v[0][train], v[1]) for name, v in views.items() if name in candidate.views}
         found = labeler(candidate, part, classes[train], n_classes, descriptions)
-        if found.probs is None:
-            total += len(held)
-            continue
-        predicted = found.predict({name: views[name][0][held] for name in found.inputs}).argmax(1)
-        correct += int((predicted == classes[held]).sum())
         total += len(held)
-    return Measured(candidate, correct, total, time.perf_counter() - started)
+        if found.probs is None:
+            continue
+        shares.append(np.bincount(found.probs.argmax(1), minlength=n_classes) / len(found.probs))
+        predicted[held] = found.predict({name: views[name][0][held] for name in found.inputs}).argmax(1)
+        correct += int((predicted[held] == classes[held]).sum())
+    pool = np.mean(shares, 0) if shares else np.full(n_classes, 1 / n_classes)
+    return Measured(candidate, correct, total, time.perf_counter() - started, predicted, pool)
 
 
 def better_than_chance(measured: Measured, classes: np.ndarray, level: float = 0.05) -> bool:

@@ -7,6 +7,9 @@
    self-training's bootstrap (its labels train from the first step); none better than chance:
    supervised, since pseudo labels would be noise. Where a class has one example, nothing can
    be held out: the bootstraps' own checks decide, in order (clusters, descriptions, labels).
+   The gate (gate.py): unless the bootstrap got every held-out example right, supervised
+   fine-tuning is measured on the same folds, and self-training is kept only where its pool
+   labels are at least as right, at the pool's estimated class shares.
 3. The steps: self-training's preset (the finetune recipe then plans fewer where
    `training.time_budget` would not hold them at the speed it measures on this machine).
 
@@ -23,7 +26,8 @@ import numpy as np
 from ...config import RunConfig
 from ..self_training.clusters import bootstrap_problem, lexical_features
 from ..self_training.descriptions import disagreement_problem
-from .held_out import Candidate, better_than_chance, candidates, folds, held_out_accuracy, label_pool
+from .gate import judge
+from .held_out import Candidate, Measured, better_than_chance, candidates, folds, held_out_accuracy, label_pool
 
 # What auto trains with when the pool is labeled: self-training keeping the bootstrap's labels
 # for the whole run, 2 pool texts per labeled one in each step (the preset tuned on BBC News and
@@ -40,8 +44,10 @@ class Plan:
     views: dict | None = None  # view -> (labeled rows, pool rows), for the bootstrap to reuse
 
 
-def plan(cfg: RunConfig, task, data, model, log) -> Plan:
-    """The recipe for this data. `model`: the task model, whose backbone embeds the texts."""
+def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
+    """The recipe for this data. `model`: the task model, whose backbone embeds the texts;
+    `yardstick(splits)`: each labeled example's class from supervised fine-tuning without its
+    fold (training/cross_fit.py; None: no gate)."""
     options = cfg.method.options()
     allowed = options.get("candidates") or ["clusters", "descriptions", "labels"]
     descriptions = options.get("label_descriptions")
@@ -57,7 +63,10 @@ def plan(cfg: RunConfig, task, data, model, log) -> Plan:
                         "and the semi-supervised methods read one row per text, so supervised")
     classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
-    choice, why = choose(views, classes, len(task.labels), described, allowed, cfg.seed, record, log)
+    splits = folds(classes, cfg.seed)
+    choice, why, best = choose(views, classes, len(task.labels), described, allowed, splits, record, log)
+    if choice is not None and best is not None and yardstick is not None and options.get("gate", True):
+        choice, why = _gate(choice, why, best, classes, task.labels, splits, yardstick, record, log)
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:
@@ -74,19 +83,19 @@ def plan(cfg: RunConfig, task, data, model, log) -> Plan:
 
 
 def choose(views: dict, classes: np.ndarray, n_classes: int, described: np.ndarray | None, allowed: list[str],
-           seed: int, record: dict, log, labeler=label_pool) -> tuple[Candidate | None, str]:
-    """The bootstrap to self-train from (None: supervised) and why; `views`: name -> (labeled
-    rows, pool rows) of the built views; `described`: the descriptions' embeddings or None."""
+           splits, record: dict, log, labeler=label_pool) -> tuple[Candidate | None, str, Measured | None]:
+    """The bootstrap to self-train from (None: supervised), why, and its held-out measurement
+    (None where nothing was held out); `views`: name -> (labeled rows, pool rows) of the built
+    views; `described`: the descriptions' embeddings or None; `splits`: folds() of the classes."""
     record["views"] = sorted(views)
     if len(np.unique(classes)) < n_classes and "clusters" in allowed:  # a class with no example has no cluster seed
         allowed = [a for a in allowed if a != "clusters"]
         record["clusters"] = "not a candidate: a label has no labeled example to seed its cluster"
     order = candidates(sorted(views, key=["embedding", "lexical"].index), described is not None, allowed)
     if not order:
-        return None, "no bootstrap can be built from these views and options, so supervised"
-    splits = folds(classes, seed)
+        return None, "no bootstrap can be built from these views and options, so supervised", None
     if splits is None:
-        return _by_checks(order, views, classes, n_classes, described, record, labeler)
+        return (*_by_checks(order, views, classes, n_classes, described, record, labeler), None)
     return _by_held_out(order, views, classes, n_classes, described, splits, record, log, labeler)
 
 
@@ -135,9 +144,27 @@ def _by_held_out(order: list[Candidate], views, classes, n, described, splits, r
     if not better_than_chance(best, classes):
         return None, (f"no way of labeling the pool beats always answering the commonest class on held-out "
                       f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "
-                      "be noise, so supervised")
+                      "be noise, so supervised"), best
     return best.candidate, (f"self-training from the {best.candidate.name} bootstrap: it labels held-out labeled "
-                            f"examples best ({best.accuracy:.0%})")
+                            f"examples best ({best.accuracy:.0%})"), best
+
+
+def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, yardstick, record, log):
+    """Self-training kept only where its pool labels are at least as right as supervised
+    fine-tuning on held-out examples (gate.py)."""
+    if best.correct == best.total:
+        record["gate"] = {"skipped": "the bootstrap labels every held-out example right"}
+        return choice, why + "; every one right, so supervised fine-tuning cannot do better there"
+    started = time.perf_counter()
+    verdict = judge(best, yardstick(splits), classes, len(labels))
+    record["gate"] = {**verdict.summary(labels), "seconds": round(time.perf_counter() - started, 1)}
+    shares = ", ".join(f"{label} {share:.0%}" for label, share in zip(labels, verdict.shares))
+    measured = (f"at the pool's estimated class shares ({shares}) the {choice.name} bootstrap labels "
+                f"{verdict.semi:.0%} of held-out examples right, supervised fine-tuning on the other folds "
+                f"{verdict.supervised:.0%}")
+    if verdict.keep:
+        return choice, f"{why}; {measured}"
+    return None, f"{measured}: self-training would learn from labels less right than the labels alone give, so supervised"
 
 
 def _by_checks(order: list[Candidate], views, classes, n, described, record, labeler):

@@ -63,7 +63,7 @@ def timings(teacher: Path, student: Path, seed: int) -> dict:
     from lmtune.artifacts import CONFIG_FILE, RUN_FILE, read_json
     from lmtune.data import prepare_data
     from lmtune.export.engines import ENGINES_DIR, check_texts, save_check_texts
-    from lmtune.recipes.inference_speed import measure
+    from lmtune.recipes.inference_speed import measure, time_pair
     from lmtune.recipes.validation import load_config
 
     cfg = load_config(student / CONFIG_FILE)
@@ -73,13 +73,12 @@ def timings(teacher: Path, student: Path, seed: int) -> dict:
         if check_texts(run / ENGINES_DIR) is None:
             save_check_texts(run / ENGINES_DIR, [ex.text for ex in data.test], [labels.index(ex.label) for ex in data.test])
     texts = [ex.text for ex in data.test[:TIMED_TEXTS]]
-    rows = {name: measure(path, texts) for name, path in (("teacher", teacher), ("student", student))}
+    pair = time_pair(teacher, student, texts)  # the comparison `lmtune distill` prints
     precision = {q: measure(student, texts, quantize=q) for q in ("none", "int8")}
-    agree = float((rows["teacher"]["probs"].argmax(1) == rows["student"]["probs"].argmax(1)).mean())
-    return {"agreement": round(agree, 4), "timed_texts": len(texts),
-            **{f"{name}_{key}": rows[name][key] for name in rows
+    return {"agreement": pair["agreement"], "timed_texts": len(texts),
+            **{f"{name}_{key}": pair[name][key] for name in ("teacher", "student")
                for key in ("docs_per_s", "inference", "size_mb", "peak_memory_mb", "model_memory_mb")},
-            "speedup": round(rows["student"]["docs_per_s"] / rows["teacher"]["docs_per_s"], 2),
+            "speedup": pair["speedup"],
             "student_fp32_docs_s": precision["none"]["docs_per_s"], "student_int8_docs_s": precision["int8"]["docs_per_s"]}
 
 

@@ -165,7 +165,8 @@ def test_auto_is_the_default_and_records_what_it_measured_and_chose(toy_config):
     auto = info["auto"]
     assert auto["requested"]["name"] == "auto" and auto["held_out"]["folds"] == 4
     assert set(auto["label_budget"]["predicted"]) == {"16", "32"}  # 2x and 4x the 8 labels per class
-    assert set(auto["held_out"]["accuracy"]) >= {"clusters[embedding+lexical]", "labels[embedding+lexical]"}
+    assert set(auto["held_out"]["accuracy"]) >= {"clusters[embedding+lexical]"}
+    assert not any(name.startswith("labels") for name in auto["held_out"]["accuracy"])  # a candidate only when asked
     chosen = auto["chosen"]["name"]
     assert info["method"] == chosen and any(m.startswith("auto: ") and auto["why"] in m for m in messages)
     saved = lmtune.load_config(result.run_dir / art.CONFIG_FILE)  # the run can be repeated without auto
@@ -260,10 +261,10 @@ def test_the_gate_keeps_supervised_where_the_bootstrap_is_right_only_on_the_rare
     truth = np.array([0, 0, 0, 1, 1, 1])
     bootstrap = measured(None, np.array([0, 1, 1, 1, 1, 1]), truth, [0.3, 0.7])  # calls most of the pool 1
     supervised = np.array([0, 0, 0, 0, 0, 1])
-    verdict = judge(bootstrap, supervised, truth, 2)
+    verdict = judge(bootstrap, supervised, None, truth, 2)
     assert verdict.shares[0] > 0.6  # its confusions say most of what it called 1 is 0
     assert not verdict.keep and verdict.supervised > verdict.semi
-    assert judge(bootstrap, np.array([1, 1, 1, 0, 0, 1]), truth, 2).keep  # a worse supervised model: kept
+    assert judge(bootstrap, np.array([1, 1, 1, 0, 0, 1]), None, truth, 2).keep  # a worse supervised model: kept
 
 
 def test_the_gate_falls_back_to_supervised_when_the_pool_labels_are_made_worse():
@@ -280,18 +281,18 @@ def test_the_gate_falls_back_to_supervised_when_the_pool_labels_are_made_worse()
     assert best.correct == best.total
     calls = []
     kept, why = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits,
-                               lambda s: calls.append(s) or classes, record, lambda m: None)
+                               lambda s: calls.append(s) or (classes, None), record, lambda m: None)
     assert kept == choice and not calls and "skipped" in record["gate"]
 
     worse = np.flatnonzero(classes == 2)
     best.predicted[worse] = 0  # class 2's held-out examples all labeled 0, and so its pool texts
     best.correct -= len(worse)
     best.pool_shares = np.array([2 / 3, 1 / 3, 0])
-    fallback, why = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits, lambda s: classes.copy(),
+    fallback, why = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits, lambda s: (classes.copy(), None),
                                    record, lambda m: None)
     assert fallback is None and "so supervised" in why and record["gate"]["kept"] is False
     assert record["gate"]["supervised"] == 1.0 and record["gate"]["bootstrap"] < 0.8
-    kept, _ = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits, lambda s: (classes + 1) % 3,
+    kept, _ = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits, lambda s: ((classes + 1) % 3, None),
                              record, lambda m: None)
     assert kept == choice and record["gate"]["kept"] is True
 
@@ -299,12 +300,11 @@ def test_the_gate_falls_back_to_supervised_when_the_pool_labels_are_made_worse()
 def test_supervised_held_out_trains_a_copy_per_fold_and_predicts_each_held_out_example(tiny_backbone):
     import torch
 
+    from conftest import sentiment_rows
     from lmtune.data.examples import TextExample as Example
     from lmtune.models import load_tokenizer
     from lmtune.tasks.classification import Classification
     from lmtune.training.cross_fit import supervised_held_out
-
-    from conftest import sentiment_rows
 
     cfg = validate_config({"data": {"train": "unused.csv"}, "model": {"name": str(tiny_backbone), "max_length": 32},
                            "training": {"epochs": 3, "batch_size": 4, "learning_rate": 2e-3}})
@@ -316,9 +316,11 @@ def test_supervised_held_out_trains_a_copy_per_fold_and_predicts_each_held_out_e
     classes = np.array([task.labels.index(e.label) for e in examples])
     splits = folds(classes, 0)
     messages = []
-    predicted = supervised_held_out(model, task, cfg, examples, splits, fresh, messages.append)
+    predicted, shares = supervised_held_out(model, task, cfg, examples, splits, fresh, messages.append,
+                                            [r["text"] for r in sentiment_rows(5, seed=9)])
     assert len(splits) == 4 and sorted(np.concatenate([h for _, h in splits])) == list(range(8))
     assert predicted.shape == (8,) and set(predicted) <= {0, 1}
+    assert shares.shape == (2,) and shares.sum() == pytest.approx(1.0)  # answers on the 10 pool texts
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the task model is untouched
     assert sum("auto: supervised on fold" in m for m in messages) == 4
 
@@ -345,7 +347,68 @@ def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_th
     gate = info["auto"].get("gate")
     if info["auto"]["chosen"]["name"] == "supervised" and gate is None:
         pytest.skip("no bootstrap beat chance on this toy pool: nothing for the gate to judge")
-    assert set(gate) == {"bootstrap", "supervised", "kept", "pool_shares", "seconds"}
+    assert set(gate) == {"bootstrap", "supervised", "kept", "pool_shares", "recall", "seconds"}
     assert gate["kept"] == (info["method"] == "self-training")
     assert sum(gate["pool_shares"].values()) == pytest.approx(1, abs=1e-3)
     assert sum("auto: supervised on fold" in m for m in messages) == info["auto"]["held_out"]["folds"]
+
+
+# ---------------------------------------------------------------- the contrastive stage
+
+def test_the_pair_loss_is_zero_for_features_that_already_match_their_labels():
+    import torch
+
+    from lmtune.methods.contrastive import pair_loss
+
+    labels = torch.tensor([0, 0, 1, 1])
+    perfect = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])  # same label parallel, others orthogonal
+    assert float(pair_loss(perfect, labels)) == pytest.approx(0.0, abs=1e-6)
+    swapped = perfect[[0, 2, 1, 3]]
+    # same-label pairs now orthogonal (1 each); of the four cross pairs two are parallel (1), two orthogonal (0)
+    assert float(pair_loss(swapped, labels)) == pytest.approx((1 + 0.5) / 2, abs=1e-6)
+    single = pair_loss(perfect[:1], labels[:1])
+    assert float(single) == 0.0
+
+
+def test_a_contrastive_stage_pulls_the_head_features_of_a_class_together_and_is_recorded(toy_config):
+    import torch
+
+    from lmtune.methods.contrastive import pair_loss
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks.base import output_layer
+    from lmtune.tasks.classification import Classification, head_inputs
+    from lmtune.training.contrastive import contrastive_stage
+
+    cfg = validate_config({**toy_config, "training": {**toy_config["training"], "contrastive_steps": 15}})
+    from conftest import sentiment_rows
+    from lmtune.data.examples import TextExample
+
+    examples = [TextExample(r["text"], r["label"]) for r in sentiment_rows(6, seed=4)]
+    task = Classification(["neg", "pos"], load_tokenizer(cfg.model.name), 32, cfg.task_options)
+    model, fresh = task.build_model(cfg.model.name)
+    dataset = task.encode(examples)
+    task.init_head(model, dataset, "prototype", fresh)
+
+    def loss_now():
+        feats, y = head_inputs(model, output_layer(model, 2), dataset, list(range(len(dataset))), task.collator())
+        return float(pair_loss(feats, y))
+
+    before = loss_now()
+    messages = []
+    done = contrastive_stage(model, task, cfg, examples, dataset, messages.append)
+    assert done["steps"] == 15 and loss_now() < before * 0.7
+    assert any(m.startswith("contrastive stage: 15 steps") for m in messages)
+    torch.manual_seed(0)
+
+    toy_config["method"] = {"name": "supervised"}
+    toy_config["training"]["contrastive_steps"] = 5
+    result = lmtune.train(validate_config(toy_config), progress=False, log=lambda m: None)
+    assert art.read_json(result.run_dir / art.RUN_FILE)["contrastive"]["steps"] == 5
+
+
+def test_contrastive_steps_are_refused_where_pairs_of_labels_do_not_exist(toy_config):
+    toy_config["training"]["contrastive_steps"] = 5
+    with pytest.raises(ConfigError, match="contrastive_steps"):
+        validate_config({**toy_config, "task": "token-classification"})
+    with pytest.raises(ConfigError, match="adapters"):
+        validate_config({**toy_config, "peft": {"method": "lora"}})

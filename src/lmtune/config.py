@@ -118,6 +118,10 @@ class TrainingConfig(StrictModel):
     # classification, imbalanced labels: each class's weight in the labeled loss. none; auto:
     # n / (classes x n_c), every class counts as much as if they were equal; {label: weight}
     class_weights: Literal["none", "auto"] | dict[str, float] = "none"
+    # classification: steps of a first stage on pairs of labeled texts (SetFit's idea, in lmtune's
+    # trainer): the features the head reads pulled together for the same label, apart for
+    # different ones; the head then starts again from the class means. 0 = no such stage
+    contrastive_steps: int = Field(0, ge=0)
     # random; balanced: batches draw every class equally often (with replacement; replaces
     # group_by_length)
     sampler: Literal["random", "balanced"] = "random"
@@ -221,6 +225,11 @@ class RunConfig(StrictModel):
         if self.task != "classification" and (t.class_weights != "none" or t.sampler != "random"):
             raise ValueError(f"training.class_weights and training.sampler: balanced weigh single-label classes; "
                              f"task {self.task!r} trains without them (drop them from the training section)")
+        if t.contrastive_steps and (self.task != "classification" or self.peft is not None):
+            raise ValueError("training.contrastive_steps tunes the whole backbone on pairs of single-label texts; "
+                             + (f"task {self.task!r} has no such pairs" if self.task != "classification" else
+                                "with peft only the adapters would be saved, not the tuned backbone")
+                             + " (set it to 0)")
         return self
 
     def to_yaml(self) -> str:

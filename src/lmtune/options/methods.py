@@ -89,10 +89,13 @@ class DistillOptions(SemiConfig):
 
 
 class AutoOptions(StrictModel):
+    # `labels` (the labels' own probe) is not a default: where auto chose it (SpamAssassin, dev and
+    # test splits) the run ended below supervised (BENCHMARKS.md, "method auto")
     candidates: list[Literal["clusters", "descriptions", "labels"]] = Field(
-        ["clusters", "descriptions", "labels"], min_length=1,
-        description="the bootstraps auto may choose between (self-training's bootstrap names); "
-                    "supervised is chosen when none labels held-out examples better than chance")
+        ["clusters", "descriptions"], min_length=1,
+        description="the bootstraps auto may choose between (self-training's bootstrap names; labels: the labeled "
+                    "examples' own probe, off by default); supervised is chosen when none labels held-out "
+                    "examples better than chance")
     label_descriptions: dict[str, str] | None = Field(
         None, description="one short sentence per label: makes the descriptions bootstrap a candidate")
     gate: bool = Field(

@@ -10,6 +10,7 @@ agreement, docs/s on this machine, size on disk and peak memory.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -106,7 +107,7 @@ class Distillation(Finetune):
 
     def __init__(self, cfg: RunConfig, *, teacher: Path, student: str, compare: bool = True, **options):
         self.teacher_dir, self.student, self.comparing = Path(teacher), student, compare
-        _teacher_info(self.teacher_dir)
+        self.teacher_info = _teacher_info(self.teacher_dir)
         super().__init__(cfg, **options)
         self.teacher = None
 
@@ -124,10 +125,12 @@ class Distillation(Finetune):
         super().setup()
         self.run_info["distillation"] = self.records
         if is_layer_choice(self.student):  # its start (student-init) goes once trained: name what it came from
-            self.run_info["backbone"] = _teacher_info(self.teacher_dir).get("backbone")
+            self.run_info["backbone"] = self.teacher_info.get("backbone")
 
     def prune_teacher(self) -> None:
         """The student's start for layers:N: the teacher with N of its layers, saved once in the run dir."""
+        import copy
+
         import torch
 
         from ..pruning import choose_layers, keep_layers
@@ -142,8 +145,6 @@ class Distillation(Finetune):
                              + ("an export" if not isinstance(teacher.model, torch.nn.Module) else
                                 "a peft run whose adapters cannot be folded in"),
                              fix="distil the original run, or give the student as a backbone (default, mpnet, a dir).")
-        import copy
-
         model = copy.deepcopy(teacher.model)
         total = model.config.num_hidden_layers
         keep = choose_layers(total, self.student.split(":", 1)[1])
@@ -158,11 +159,16 @@ class Distillation(Finetune):
         self.log(f"student: the teacher's layers {', '.join(map(str, keep))} of 0-{total - 1} ({len(keep)} of {total}), "
                  "its embeddings and head")
 
-    @property
-    def records(self) -> dict:
+    @functools.cached_property
+    def options(self):
+        """The distill method's options, validated once."""
         from ..methods import get_method
 
-        options = get_method(self.cfg.method.name).Config.model_validate(self.cfg.method.options())
+        return get_method(self.cfg.method.name).Config.model_validate(self.cfg.method.options())
+
+    @property
+    def records(self) -> dict:
+        options = self.options
         return {"teacher": str(self.teacher_dir.resolve()), "student": self.student, "alpha": options.alpha,
                 "temperature": options.temperature, "unlabeled_ratio": options.unlabeled_ratio,
                 **getattr(self, "teacher_pass", {})}
@@ -175,9 +181,7 @@ class Distillation(Finetune):
                                                  "CSV/JSONL with a text column).")
         if cfg.training.max_steps:
             return cfg
-        from ..methods import get_method
-
-        ratio = get_method(cfg.method.name).Config.model_validate(cfg.method.options()).unlabeled_ratio
+        ratio = self.options.unlabeled_ratio
         per_step = max(1, round(cfg.training.batch_size * ratio))
         steps = max(10, math.ceil(POOL_PASSES * len(data.unlabeled) / per_step))
         self.log(f"training.max_steps: {steps} (each of the {len(data.unlabeled)} pool texts drawn ~{POOL_PASSES} times, "
@@ -191,6 +195,7 @@ class Distillation(Finetune):
 
         from ..evaluation.logits_cache import cached_logits
         from ..loading import inference_plan, task_of
+        from ..training.common import world_size
 
         teacher = self.load_teacher()
         plan = inference_plan(teacher, batch_size=self.cfg.training.eval_batch_size, log=self.log)
@@ -206,8 +211,6 @@ class Distillation(Finetune):
         def compute(texts: list[str]) -> np.ndarray:
             probs = task.proba(plan.model, texts, batch_size=batch, progress=self.progress, desc="teacher")
             return np.log(np.clip(probs, 1e-12, None))
-
-        from ..training.common import world_size
 
         # under torchrun each process labels its share of the chunks and reads the others'
         logits = cached_logits(compute, [ex.text for ex in pool], self.run_dir / TEACHER_LOGITS, key, log=self.log,
@@ -241,7 +244,7 @@ class Distillation(Finetune):
     def compare(self) -> dict:
         """Teacher vs student: held-out accuracy (each scored on the same split), the share of
         held-out texts where they agree, docs/s, size on disk and peak memory on this machine."""
-        from .inference_speed import measure
+        from .inference_speed import time_pair
 
         held = self.data.test or self.data.dev
         teacher_metrics = art.read_json(self.teacher_dir / art.METRICS_FILE) if \
@@ -255,23 +258,18 @@ class Distillation(Finetune):
 
         inference_plan(load_run(self.run_dir), log=self.log)  # the student's engine on this machine, measured once
         self.log(f"timing teacher and student on {len(texts)} {split} texts, each in a fresh process")
-        rows = {}
-        for name, path in (("teacher", self.teacher_dir), ("student", self.run_dir)):
-            measured = measure(path, texts, batch_size=self.cfg.training.eval_batch_size)
-            probs = measured.pop("probs")
-            rows[name] = {"accuracy": (teacher_metrics if name == "teacher" else student_metrics).get(split, {}).get(
-                "accuracy"), "macro_f1": (teacher_metrics if name == "teacher" else student_metrics).get(split, {}).get(
-                "macro_f1"), **measured}
-            rows[name]["predicted"] = probs.argmax(1)
-        agree = float((rows["teacher"].pop("predicted") == rows["student"].pop("predicted")).mean())
+        comparison = {"split": split, **time_pair(self.teacher_dir, self.run_dir, texts,
+                                                  batch_size=self.cfg.training.eval_batch_size)}
+        for name, metrics in (("teacher", teacher_metrics), ("student", student_metrics)):
+            scored = metrics.get(split, {})
+            comparison[name] = {"accuracy": scored.get("accuracy"), "macro_f1": scored.get("macro_f1"),
+                                **comparison[name]}
         teacher_n = teacher_metrics.get(split, {}).get("n")
         student_n = student_metrics.get(split, {}).get("n")
-        comparison = {"split": split, "agreement": round(agree, 4), "agreement_texts": len(texts), **rows,
-                      "speedup": round(rows["student"]["docs_per_s"] / max(rows["teacher"]["docs_per_s"], 1e-9), 2)}
         if teacher_n != student_n:
             comparison["warning"] = (f"the teacher was scored on {teacher_n} {split} texts and the student on "
                                      f"{student_n}: their accuracies are not of the same texts")
             self.log(f"warning: {comparison['warning']}")
-        self.log(f"student agrees with the teacher on {agree:.1%} of {len(texts)} {split} texts; "
+        self.log(f"student agrees with the teacher on {comparison['agreement']:.1%} of {len(texts)} {split} texts; "
                  f"{comparison['speedup']}x its docs/s")
         return comparison

@@ -71,6 +71,10 @@ class Finetune(Recipe):
             cfg, views = self.cfg, chosen.views
             self.method = self.build_method(cfg)
         method = self.method
+        if cfg.training.contrastive_steps and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
+            from ..training.contrastive import contrastive_stage
+
+            self.run_info_extra["contrastive"] = contrastive_stage(model, task, cfg, data.train, train_ds, log)
         if cfg.training.time_budget:
             cfg = self.cfg = self.steps_within_budget(model, cfg, train_ds, len(train_set))
         model, trainable, extra_callbacks = make_trainable(model, cfg, task_type=task.peft_task_type,
@@ -153,7 +157,14 @@ class Finetune(Recipe):
         from ..training.cross_fit import supervised_held_out
 
         def yardstick(splits):  # the gate's measure of supervised fine-tuning, fold by fold
-            return supervised_held_out(model, self.task, self.cfg, self.data.train, splits, self.fresh, self.log)
+            import random
+
+            from ..methods.auto.gate import SHARE_SAMPLE
+
+            pool = [ex.text for ex in self.data.unlabeled]
+            sample = random.Random(self.cfg.seed).sample(pool, min(SHARE_SAMPLE, len(pool)))
+            return supervised_held_out(model, self.task, self.cfg, self.data.train, splits, self.fresh, self.log,
+                                       sample)
 
         chosen = plan(self.cfg, self.task, self.data, model, self.log, yardstick)
         self.cfg, self.auto = chosen.config, chosen.record

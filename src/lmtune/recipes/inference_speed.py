@@ -79,3 +79,14 @@ def _measure_here(run_dir: str, texts: list[str], batch_size: int, quantize: str
     return {"texts": len(texts), "docs_per_s": round(len(texts) / max(seconds, 1e-9), 2), "inference": plan.description,
             "peak_memory_mb": round(peak, 1), "model_memory_mb": round(peak - before, 1),
             "threads": torch.get_num_threads(), "size_mb": size_on_disk_mb(run_dir), "probs": probs}
+
+
+def time_pair(teacher: str | Path, student: str | Path, texts: list[str], *, batch_size: int = 64) -> dict:
+    """Teacher and student each timed alone in a fresh process on `texts` (measure()), the share
+    of texts they label alike, and the student's docs/s over the teacher's."""
+    rows = {name: measure(path, texts, batch_size=batch_size) for name, path in (("teacher", teacher),
+                                                                                  ("student", student))}
+    predicted = {name: row.pop("probs").argmax(1) for name, row in rows.items()}
+    return {"agreement": round(float((predicted["teacher"] == predicted["student"]).mean()), 4),
+            "agreement_texts": len(texts), **rows,
+            "speedup": round(rows["student"]["docs_per_s"] / max(rows["teacher"]["docs_per_s"], 1e-9), 2)}

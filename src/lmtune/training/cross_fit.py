@@ -5,51 +5,44 @@ and predicts the held-out fold. Method auto compares a semi-supervised route wit
 from __future__ import annotations
 
 import copy
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from ..config import RunConfig
 from ..evaluation.predict import predict_logits
 from ..methods import build_method
-from ..methods.base import Setup
-from .common import optimizer_steps, training_arguments
-from .trainer import MethodTrainer
+from .contrastive import contrastive_stage
+from .in_memory import fit_in_memory, quiet
 
 
 def supervised_held_out(model, task, cfg: RunConfig, examples: list, splits: list[tuple[np.ndarray, np.ndarray]],
-                        fresh: list[str], log) -> np.ndarray:
+                        fresh: list[str], log, pool_texts: list[str] = ()) -> tuple[np.ndarray, np.ndarray | None]:
     """The class each labeled example gets from the supervised model trained without its fold
-    (-1 where no fold holds it out). `model`: the task model as built, before training;
-    `fresh`: its newly initialised weights (the head, started again from each fold's examples)."""
-    cfg = cfg.model_copy(update={
-        "method": type(cfg.method).model_validate({"name": "supervised"}),
-        "training": cfg.training.model_copy(update={"report_to": [], "time_budget": None})})
-    predicted = np.full(len(examples), -1)
+    (-1 where no fold holds it out), and the classes' shares among that model's answers on
+    `pool_texts`, mean over the folds (None without texts). `model`: the task model as built,
+    before training; `fresh`: its newly initialised weights (the head, started again from each
+    fold's examples)."""
+    cfg = cfg.model_copy(update={"method": type(cfg.method).model_validate({"name": "supervised"})})
+    predicted, shares = np.full(len(examples), -1), []
     for k, (train, held) in enumerate(splits, 1):
         part = [examples[i] for i in train]
         log(f"auto: supervised on fold {k} of {len(splits)} ({len(part)} labeled examples), "
-            f"scored on its {len(held)} held-out ones")
+            f"scored on its {len(held)} held-out ones" + (f" and {len(pool_texts)} pool texts" if pool_texts else ""))
         fitted = _fit(copy.deepcopy(model), task, cfg, part, fresh)
-        logits = predict_logits(fitted, task.tokenizer, [examples[i].text for i in held],
-                                max_length=task.max_length, progress=False)
-        predicted[held] = logits.argmax(1)
+        texts = [examples[i].text for i in held] + list(pool_texts)
+        answers = predict_logits(fitted, task.tokenizer, texts, max_length=task.max_length, progress=False).argmax(1)
+        predicted[held] = answers[:len(held)]
+        if pool_texts:
+            shares.append(np.bincount(answers[len(held):], minlength=len(task.labels)) / len(pool_texts))
         del fitted
-    return predicted
+    return predicted, (np.mean(shares, 0) if shares else None)
 
 
 def _fit(model, task, cfg: RunConfig, examples: list, fresh: list[str]):
-    quiet = lambda message: None  # noqa: E731 - the caller logs one line per fold
+    """A copy trained as a supervised run would train it: head from these examples, the
+    contrastive stage where configured, then the supervised loss."""
     dataset = task.encode(examples)
     if fresh:
         task.init_head(model, dataset, cfg.model.head_init, fresh)
-    method = build_method(cfg, task)
-    method.setup(Setup(model, cfg.model.name, [], examples, dataset, optimizer_steps(cfg, len(dataset)), quiet))
-    with tempfile.TemporaryDirectory(prefix="lmtune-fold-") as scratch:
-        args, _, _ = training_arguments(cfg, Path(scratch), len(dataset), select=None, progress=False, log=quiet,
-                                        save_strategy="no", eval_strategy="no", logging_strategy="no")
-        MethodTrainer(model=model, args=args, train_dataset=task.training_dataset(dataset),
-                      data_collator=task.collator(), processing_class=task.tokenizer, method=method,
-                      layer_lr_decay=cfg.training.layer_lr_decay).train()
-    return model
+    contrastive_stage(model, task, cfg, examples, dataset, quiet)
+    return fit_in_memory(model, task, cfg, build_method(cfg, task), examples, dataset)

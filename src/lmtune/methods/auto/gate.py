@@ -4,10 +4,14 @@ where those labels are at least as right as supervised fine-tuning on the same l
 Both are measured on the same held-out labeled examples (the folds of held_out.py): the
 bootstrap started from the other folds, and a supervised model fine-tuned on the other folds
 (training/cross_fit.py). The held-out examples are balanced, the pool seldom is, so each
-class's share of right answers is weighted by the pool's class shares, estimated from the
-bootstrap's pool labels corrected by its held-out confusions (black-box shift estimation,
-Lipton et al. 2018): a bootstrap that is right on a rare class and wrong on the common one
-labels most of the pool wrong.
+class's share of right answers is weighted by the pool's class shares, estimated from each
+route's answers on the pool corrected by its held-out confusions (black-box shift estimation,
+Lipton et al. 2018; the mean of the two routes' estimates): a bootstrap that is right on a rare
+class and wrong on the common one labels most of the pool wrong.
+
+A few held-out examples per class resolve differences of tens of points, not of one or two:
+the gate stops self-training from labels that are clearly worse than fine-tuning's, it cannot
+promise the last point (BENCHMARKS.md, "method auto").
 """
 from __future__ import annotations
 
@@ -24,10 +28,13 @@ class Verdict:
     semi: float  # the bootstrap's held-out accuracy at the pool's shares
     supervised: float  # supervised fine-tuning's, the same way
     shares: np.ndarray  # the pool's estimated class shares
+    recall: dict  # route -> each class's share of its held-out examples answered right
 
     def summary(self, labels: list[str]) -> dict:
         return {"bootstrap": round(self.semi, 4), "supervised": round(self.supervised, 4), "kept": self.keep,
-                "pool_shares": {label: round(float(s), 4) for label, s in zip(labels, self.shares)}}
+                "pool_shares": {label: round(float(s), 4) for label, s in zip(labels, self.shares)},
+                "recall": {route: {labels[c]: round(r, 4) for c, r in per_class.items()}
+                           for route, per_class in self.recall.items()}}
 
 
 def confusions(predicted: np.ndarray, truth: np.ndarray, n: int) -> np.ndarray:
@@ -52,19 +59,31 @@ def pool_shares(confused: np.ndarray, answered: np.ndarray) -> np.ndarray:
     return p / p.sum() if p.sum() > 0 else np.full(n, 1 / n)
 
 
+def recalls(predicted: np.ndarray, truth: np.ndarray) -> dict[int, float]:
+    """Each class (with held-out examples) -> the share of them answered right."""
+    return {int(c): float((predicted[truth == c] == c).mean()) for c in np.unique(truth)}
+
+
 def weighted_accuracy(predicted: np.ndarray, truth: np.ndarray, shares: np.ndarray) -> float:
     """Each class's held-out recall weighted by its share (classes with no held-out example left out)."""
-    present = np.unique(truth)
-    recall = np.array([(predicted[truth == c] == c).mean() for c in present])
-    weights = shares[present]
+    found = recalls(predicted, truth)
+    recall, weights = np.array(list(found.values())), shares[list(found)]
     return float(recall @ weights / weights.sum()) if weights.sum() > 0 else float(recall.mean())
 
 
-def judge(bootstrap: Measured, supervised: np.ndarray, truth: np.ndarray, n: int) -> Verdict:
+SHARE_SAMPLE = 400  # pool texts the supervised fold models answer, for the pool's class shares
+
+
+def judge(bootstrap: Measured, supervised: np.ndarray, supervised_shares: np.ndarray | None, truth: np.ndarray,
+          n: int) -> Verdict:
     """`bootstrap`: the chosen bootstrap's held-out answers and pool shares; `supervised`: the
-    class each labeled example gets from supervised fine-tuning without its fold (-1: not held out)."""
+    class each labeled example gets from supervised fine-tuning without its fold (-1: not held
+    out); `supervised_shares`: the classes' shares among its answers on pool texts (or None)."""
     held = supervised >= 0
     shares = pool_shares(confusions(bootstrap.predicted[held], truth[held], n), bootstrap.pool_shares)
+    if supervised_shares is not None:  # two classifiers' estimates: neither's own bias decides alone
+        shares = (shares + pool_shares(confusions(supervised[held], truth[held], n), supervised_shares)) / 2
     semi = weighted_accuracy(bootstrap.predicted[held], truth[held], shares)
     plain = weighted_accuracy(supervised[held], truth[held], shares)
-    return Verdict(semi >= plain, semi, plain, shares)
+    return Verdict(semi >= plain, semi, plain, shares, {"bootstrap": recalls(bootstrap.predicted[held], truth[held]),
+                                                         "supervised": recalls(supervised[held], truth[held])})

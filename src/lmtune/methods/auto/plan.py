@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...config import RunConfig
+from ...options.methods import AutoOptions
 from ..self_training.clusters import bootstrap_problem, lexical_features
 from ..self_training.descriptions import disagreement_problem
 from .gate import judge
@@ -49,7 +50,7 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     `yardstick(splits)`: each labeled example's class from supervised fine-tuning without its
     fold (training/cross_fit.py; None: no gate)."""
     options = cfg.method.options()
-    allowed = options.get("candidates") or ["clusters", "descriptions", "labels"]
+    allowed = options.get("candidates") or AutoOptions().candidates
     descriptions = options.get("label_descriptions")
     record: dict = {"requested": {"name": "auto", **options}}
     started = time.perf_counter()
@@ -156,7 +157,7 @@ def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, 
         record["gate"] = {"skipped": "the bootstrap labels every held-out example right"}
         return choice, why + "; every one right, so supervised fine-tuning cannot do better there"
     started = time.perf_counter()
-    verdict = judge(best, yardstick(splits), classes, len(labels))
+    verdict = judge(best, *yardstick(splits), classes, len(labels))
     record["gate"] = {**verdict.summary(labels), "seconds": round(time.perf_counter() - started, 1)}
     shares = ", ".join(f"{label} {share:.0%}" for label, share in zip(labels, verdict.shares))
     measured = (f"at the pool's estimated class shares ({shares}) the {choice.name} bootstrap labels "

@@ -1,0 +1,26 @@
+"""`training.contrastive_steps`: a first stage on pairs of labeled texts (methods/contrastive.py),
+then the head started again from the class means of the features the stage shaped."""
+from __future__ import annotations
+
+import time
+
+from ..config import RunConfig
+from ..methods.contrastive import PairContrast
+from .in_memory import fit_in_memory
+
+
+def contrastive_stage(model, task, cfg: RunConfig, examples: list, dataset, log) -> dict | None:
+    """Train `model` in place for cfg.training.contrastive_steps on the pair loss; returns what
+    was done, for the run file (None where the stage is off)."""
+    steps = cfg.training.contrastive_steps
+    if not steps:
+        return None
+    started = time.perf_counter()
+    stage = cfg.model_copy(update={"training": cfg.training.model_copy(update={"max_steps": steps})})
+    fit_in_memory(model, task, stage, PairContrast(PairContrast.Config(), task), examples, dataset)
+    # no square layer is reset this time: the stage trained the one the features pass through
+    head = task.init_head(model, dataset, cfg.model.head_init, [])
+    seconds = round(time.perf_counter() - started, 1)
+    log(f"contrastive stage: {steps} steps on pairs of the {len(examples)} labeled texts ({seconds:.0f} s)"
+        + ("; " + head if head else ""))
+    return {"steps": steps, "seconds": seconds}

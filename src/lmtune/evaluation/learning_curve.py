@@ -4,7 +4,9 @@ only; `lmtune data budget` (curation/budget.py) and method auto's run record use
 
 For each of several reshuffles every class's rows are shuffled once; a logistic regression
 trained on the first k rows of each class (nested: the k-sample grows by adding rows) is scored
-on the rows no budget of that reshuffle uses. The error is fitted by a power law,
+on every row it did not train on. The smaller budgets are scored on more rows than the largest
+leaves (one per class): their points are far less noisy than one held-out row per class, each
+right or wrong, would make them. The error is fitted by a power law,
 error(k) = b x k^-c (a straight line in log-log), and extrapolated to larger budgets; the range
 comes from fitting each reshuffle's curve alone.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-HELD_OUT_PER_CLASS = 1  # rows of each class that no budget trains on: the score of every budget
+HELD_OUT_PER_CLASS = 1  # rows of each class that no budget trains on (the largest budget's score)
 MIN_ERROR = 1e-3  # a perfect score would be log(0): errors are floored here before the fit
 
 
@@ -44,7 +46,7 @@ def budgets_for(smallest_class: int, held_out: int = HELD_OUT_PER_CLASS) -> list
 
 
 def measure_curve(features: np.ndarray, y: np.ndarray, budgets: list[int], seeds: int, seed: int = 0) -> np.ndarray:
-    """Probe accuracy [seeds, budgets] on each seed's held-out rows."""
+    """Probe accuracy [seeds, budgets], each budget scored on the rows it did not train on."""
     from sklearn.linear_model import LogisticRegression
 
     classes = np.unique(y)
@@ -52,9 +54,9 @@ def measure_curve(features: np.ndarray, y: np.ndarray, budgets: list[int], seeds
     for s in range(seeds):
         rng = np.random.default_rng(seed + s)
         order = {c: rng.permutation(np.flatnonzero(y == c)) for c in classes}
-        held = np.concatenate([order[c][max(budgets):] for c in classes])
         for i, k in enumerate(budgets):
             train = np.concatenate([order[c][:k] for c in classes])
+            held = np.concatenate([order[c][k:] for c in classes])
             model = LogisticRegression(max_iter=2000).fit(features[train], y[train])
             out[s, i] = float((model.predict(features[held]) == y[held]).mean())
     return out

@@ -47,11 +47,12 @@ class Plan:
 
 def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     """The recipe for this data. `model`: the task model, whose backbone embeds the texts;
-    `yardstick(splits)`: each labeled example's class from supervised fine-tuning without its
-    fold (training/cross_fit.py; None: no gate)."""
+    `yardstick(splits)`: (each labeled example's class from supervised fine-tuning without its
+    fold, the classes' shares among that model's answers on pool texts) (training/cross_fit.py;
+    None: no gate)."""
     options = cfg.method.options()
-    allowed = options.get("candidates") or AutoOptions().candidates
-    descriptions = options.get("label_descriptions")
+    chosen_options = AutoOptions.model_validate(options)
+    allowed, descriptions = chosen_options.candidates, chosen_options.label_descriptions
     record: dict = {"requested": {"name": "auto", **options}}
     started = time.perf_counter()
     if cfg.task != "classification":
@@ -66,7 +67,7 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     views, described = _views(model, task, data, descriptions, log)
     splits = folds(classes, cfg.seed)
     choice, why, best = choose(views, classes, len(task.labels), described, allowed, splits, record, log)
-    if choice is not None and best is not None and yardstick is not None and options.get("gate", True):
+    if choice is not None and best is not None and yardstick is not None and chosen_options.gate:
         choice, why = _gate(choice, why, best, classes, task.labels, splits, yardstick, record, log)
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)

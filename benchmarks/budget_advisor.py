@@ -1,5 +1,5 @@
 """How good `lmtune data budget`'s predictions are: given 5 labels per class (what the advisor
-measures its curve on: 1, 2 and 4 per class, one row of each class held out), it predicts the
+measures its curve on: 1, 2 and 4 per class, each scored on the given rows it did not train on), it predicts the
 accuracy at 8 and 16 per class; the truth is the same probe (logistic regression on the frozen
 backbone's embeddings) trained on 8 and 16 labels per class drawn from the pool and scored on
 the 1,000 held-out test docs of label_efficiency.py (same split seed).
@@ -66,7 +66,8 @@ def main() -> None:
         for seed in args.seeds:
             given = picked[seed][GIVEN]
             curve = fit_curve(budgets_for(GIVEN), measure_curve(np.stack([x[i] for i in given]), y_pool[given],
-                                                                 budgets_for(GIVEN), args.curve_seeds, seed), list(TARGETS))
+                                                                 budgets_for(GIVEN), args.curve_seeds, seed), list(TARGETS),
+                              1 / len(labels))
             row = {"dataset": dataset, "model": args.model, "seed": seed, "given_per_class": GIVEN}
             for k in TARGETS:
                 ids = picked[seed][k]

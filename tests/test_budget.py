@@ -25,6 +25,16 @@ def test_a_power_law_is_fitted_exactly_and_extrapolated():
     assert fit[1] == pytest.approx(0.5) and predict(fit, 64) == pytest.approx(1 - 0.4 / 8)
 
 
+def test_predictions_stay_between_chance_and_certainty():
+    """A probe below chance at first (noise on a few rows) is read as chance, never extrapolated below it."""
+    falling = np.array([[0.5, 0.45, 0.4]])
+    curve = fit_curve([1, 2, 4], falling, [8, 16], chance=0.5)
+    assert all(0.5 <= curve.predicted[k] <= 1 for k in curve.targets)
+    rising = np.array([[0.55, 0.6, 0.65]])  # what guessing leaves shrinks by a power law
+    fit = power_law([1, 2, 4], rising[0], chance=0.5)
+    assert fit[1] > 0 and 0.65 < predict(fit, 16, chance=0.5) < 1
+
+
 def test_the_predicted_curve_never_falls_with_more_labels():
     noisy = np.array([[0.6, 0.58, 0.57], [0.55, 0.54, 0.5]])  # a curve that falls: the fit keeps it flat
     curve = fit_curve([1, 2, 4], noisy, [8, 16, 32, 64])
@@ -32,7 +42,7 @@ def test_the_predicted_curve_never_falls_with_more_labels():
     assert values == sorted(values) and all(curve.low[k] <= curve.high[k] for k in curve.targets)
 
 
-def test_the_curve_is_measured_on_rows_no_budget_trains_on():
+def test_each_budget_is_scored_on_rows_it_did_not_train_on():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 10)
     features = rng.normal(size=(20, 4)) + 4 * y[:, None]  # separable

@@ -52,7 +52,7 @@ def label_budget(path: str | Path, out: str | Path, *, model: str = "default", t
     encoder, tokenizer, run_max_length = load_encoder(model, max_length)
     features = embed_texts(encoder, tokenizer, [ex.text for ex in examples], max_length=run_max_length,
                            progress=progress, desc="embed for the label budget")
-    curve = fit_curve(budgets, measure_curve(features, y, budgets, seeds, seed), sorted(set(targets)))
+    curve = fit_curve(budgets, measure_curve(features, y, budgets, seeds, seed), sorted(set(targets)), 1 / len(labels))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"input": str(path), "encoder": model, "rows": len(examples), "labels": labels,
@@ -86,8 +86,8 @@ def save_plot(curve: Curve, path: Path) -> Path:
     mean, std = curve.accuracy.mean(0), curve.accuracy.std(0)
     ax.errorbar(curve.budgets, 100 * mean, yerr=100 * std, fmt="o", capsize=3, label="measured (held-out rows)")
     grid = np.unique(np.geomspace(1, max(curve.targets + curve.budgets), 50).round().astype(int))
-    fit = power_law(curve.budgets, mean)
-    ax.plot(grid, [100 * predict(fit, k) for k in grid], "-", label="power-law fit")
+    fit = power_law(curve.budgets, mean, curve.chance)
+    ax.plot(grid, [100 * predict(fit, k, curve.chance) for k in grid], "-", label="power-law fit")
     ax.fill_between(curve.targets, [100 * curve.low[k] for k in curve.targets],
                     [100 * curve.high[k] for k in curve.targets], alpha=0.2, label="range of the seeds' fits")
     ax.set_xscale("log", base=2)

@@ -6,9 +6,10 @@ For each of several reshuffles every class's rows are shuffled once; a logistic 
 trained on the first k rows of each class (nested: the k-sample grows by adding rows) is scored
 on every row it did not train on. The smaller budgets are scored on more rows than the largest
 leaves (one per class): their points are far less noisy than one held-out row per class, each
-right or wrong, would make them. The error is fitted by a power law,
-error(k) = b x k^-c (a straight line in log-log), and extrapolated to larger budgets; the range
-comes from fitting each reshuffle's curve alone.
+right or wrong, would make them. The error, as a share of
+what guessing leaves (1 - accuracy) / (1 - chance), is fitted by a power law b x k^-c (a
+straight line in log-log) and extrapolated to larger budgets: predictions stay between chance
+and 100%. The range comes from fitting each reshuffle's curve alone.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ MIN_ERROR = 1e-3  # a perfect score would be log(0): errors are floored here bef
 @dataclass
 class Curve:
     budgets: list[int]  # labels per class measured
+    chance: float  # the accuracy of guessing (1 / classes): the curve's floor
     accuracy: np.ndarray  # [seeds, budgets]
     targets: list[int]
     predicted: dict[int, float]  # labels per class -> predicted accuracy (all seeds' mean curve)
@@ -62,25 +64,30 @@ def measure_curve(features: np.ndarray, y: np.ndarray, budgets: list[int], seeds
     return out
 
 
-def power_law(budgets: list[int], accuracy: np.ndarray) -> tuple[float, float]:
-    """(log b, c) of error = b x k^-c fitted by least squares in log-log; c >= 0 (more labels never hurt)."""
+def power_law(budgets: list[int], accuracy: np.ndarray, chance: float = 0.0) -> tuple[float, float]:
+    """(log b, c) of (1 - accuracy) / (1 - chance) = b x k^-c fitted by least squares in log-log;
+    c >= 0 (more labels never hurt: a falling curve is fitted flat, at its mean level)."""
     x = np.log(np.asarray(budgets, dtype=float))
-    e = np.log(np.clip(1 - np.asarray(accuracy, dtype=float), MIN_ERROR, 1))
+    left = (1 - np.asarray(accuracy, dtype=float)) / (1 - chance)
+    e = np.log(np.clip(left, MIN_ERROR, 1))
     if len(x) < 2:
         return float(e[0]), 0.0
     slope, intercept = np.polyfit(x, e, 1)
-    return float(intercept), float(max(0.0, -slope))
+    if slope > 0:
+        return float(e.mean()), 0.0
+    return float(intercept), float(-slope)
 
 
-def predict(fit: tuple[float, float], k: int) -> float:
+def predict(fit: tuple[float, float], k: int, chance: float = 0.0) -> float:
     log_b, c = fit
-    return float(1 - min(1.0, math.exp(log_b) * k ** -c))
+    return float(1 - (1 - chance) * min(1.0, math.exp(log_b) * k ** -c))
 
 
-def fit_curve(budgets: list[int], accuracy: np.ndarray, targets: list[int]) -> Curve:
-    mean_fit = power_law(budgets, accuracy.mean(0))
-    seed_fits = [power_law(budgets, row) for row in accuracy]
-    predicted = {k: predict(mean_fit, k) for k in targets}
-    per_seed = {k: [predict(f, k) for f in seed_fits] for k in targets}
-    return Curve(budgets, accuracy, targets, predicted, {k: min(v) for k, v in per_seed.items()},
+def fit_curve(budgets: list[int], accuracy: np.ndarray, targets: list[int], chance: float = 0.0) -> Curve:
+    """`chance`: the accuracy of guessing, 1 / classes."""
+    mean_fit = power_law(budgets, accuracy.mean(0), chance)
+    seed_fits = [power_law(budgets, row, chance) for row in accuracy]
+    predicted = {k: predict(mean_fit, k, chance) for k in targets}
+    per_seed = {k: [predict(f, k, chance) for f in seed_fits] for k in targets}
+    return Curve(budgets, chance, accuracy, targets, predicted, {k: min(v) for k, v in per_seed.items()},
                  {k: max(v) for k, v in per_seed.items()})

@@ -110,7 +110,8 @@ def label_budget(labeled: np.ndarray, classes: np.ndarray, seed: int, log) -> di
     budgets = budgets_for(have)
     if not budgets:
         return None
-    curve = fit_curve(budgets, measure_curve(labeled, classes, budgets, BUDGET_RESHUFFLES, seed), [2 * have, 4 * have])
+    curve = fit_curve(budgets, measure_curve(labeled, classes, budgets, BUDGET_RESHUFFLES, seed), [2 * have, 4 * have],
+                      1 / len(np.unique(classes)))
     log("auto: labels alone (a frozen probe of the backbone) would reach " + ", ".join(
         f"~{curve.predicted[k]:.0%} at {k} per class" for k in curve.targets) + " (`lmtune data budget` for more)")
     return curve.summary()

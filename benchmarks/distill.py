@@ -12,6 +12,12 @@ students); --retime times the finished rows' models again with the current code.
     python benchmarks/distill.py --settings rt-mpnet-minilm --seeds 42
     python benchmarks/distill.py --settings bbc-layers3 --seeds 42 --set method.temperature=1   # a variant
     python benchmarks/distill.py --retime
+    python benchmarks/distill.py --settings rt-mpnet-minilm --seeds 42 --dev --set method.temperature=1   # tuning
+
+`--dev` is for tuning a student: the dataset's test split is taken out first (written once under
+--work), teacher and student are trained on the rest and scored on a dev split of it (another
+split seed), and the rows are recorded with "split": "dev" and summarised apart, so no choice is
+made on the test sentences.
 """
 from __future__ import annotations
 
@@ -37,18 +43,26 @@ TEST_SIZE = 1000
 TIMED_TEXTS = 256
 
 
-def teacher_run(setting: str, seed: int, work: Path, log) -> tuple[Path, dict]:
-    """The setting's teacher, trained once (a complete run under `work` is reused)."""
-    from label_efficiency import data_config, method_overrides
+def teacher_run(setting: str, seed: int, work: Path, log, dev: bool = False) -> tuple[Path, dict]:
+    """The setting's teacher, trained once (a complete run under `work` is reused); `dev`: on the
+    dataset without its test split, scored on a dev split of the rest."""
+    from label_efficiency import data_config, method_overrides, without_test_split
     from lmtune.artifacts import METRICS_FILE, RUN_FILE, read_json
     from lmtune.quickstart import quickstart_config
     from lmtune.recipes.finetune import train
 
     dataset, backbone, method, _, cap = SETTINGS[setting]
-    path = work / f"{dataset}-{backbone}-{method}-seed{seed}"
+    path = work / f"{dataset}-{backbone}-{method}-seed{seed}{'-dev' if dev else ''}"
     if (path / RUN_FILE).is_file() and read_json(path / RUN_FILE).get("status") == "complete":
         return path, {"teacher_wall_s": read_json(path / METRICS_FILE).get("wall_seconds")}
-    overrides = data_config(dataset, LABELS_PER_CLASS, TEST_SIZE, cap) + [f"seed={seed}", f"model.name={backbone}"]
+    dev_file = None
+    if dev:
+        dev_file = work / f"{dataset}-without-test.jsonl"
+        if not dev_file.is_file():
+            work.mkdir(parents=True, exist_ok=True)
+            without_test_split(dataset, TEST_SIZE, dev_file)
+    overrides = data_config(dataset, LABELS_PER_CLASS, TEST_SIZE, cap, dev_file) + [f"seed={seed}",
+                                                                                  f"model.name={backbone}"]
     cfg = quickstart_config(LABELS_PER_CLASS, str(path), overrides + method_overrides(method, dataset))
     wall, cpu = time.perf_counter(), time.process_time()
     train(cfg, overwrite=True, progress=False, log=log)
@@ -86,7 +100,7 @@ def run_row(setting: str, seed: int, args, log) -> dict:
     from lmtune.artifacts import METRICS_FILE, RUN_FILE, read_json
     from lmtune.recipes.distill import distill
 
-    teacher, teacher_times = teacher_run(setting, seed, args.work, log)
+    teacher, teacher_times = teacher_run(setting, seed, args.work, log, args.dev)
     student = SETTINGS[setting][3]
     out = student_dir(teacher, student, args.set)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -94,7 +108,8 @@ def run_row(setting: str, seed: int, args, log) -> dict:
                      progress=False, log=log)
     distill_wall, distill_cpu = round(time.perf_counter() - wall, 1), round(time.process_time() - cpu, 1)
     check = read_json(result.run_dir / RUN_FILE).get("int8_check") or {}
-    return {"setting": setting, "seed": seed, "dataset": SETTINGS[setting][0], "teacher_model": SETTINGS[setting][1],
+    return {"setting": setting, "seed": seed, "split": split_of(args), "dataset": SETTINGS[setting][0],
+            "teacher_model": SETTINGS[setting][1],
             "teacher_method": SETTINGS[setting][2], "student": student, "overrides": args.set,
             "teacher_dir": str(teacher), "student_dir": str(out),
             "teacher_accuracy": read_json(teacher / METRICS_FILE)["test"]["accuracy"],
@@ -104,6 +119,11 @@ def run_row(setting: str, seed: int, args, log) -> dict:
             "pool": read_json(result.run_dir / RUN_FILE)["distillation"]["pool"],
             "steps": result.metrics.get("global_step"), "distill_wall_s": distill_wall, "distill_cpu_s": distill_cpu,
             **teacher_times, **timings(teacher, out, seed)}
+
+
+def split_of(args) -> str:
+    """What a row's accuracy columns score: the test split, or (--dev) a dev split."""
+    return "dev" if args.dev else "test"
 
 
 def student_dir(teacher: Path, student: str, overrides: list[str]) -> Path:
@@ -124,6 +144,7 @@ def retime(rows: list[dict], args) -> None:
             continue
         kept = {k: row[k] for k in ("setting", "seed", "dataset", "teacher_model", "teacher_method", "student", "overrides",
                                     "teacher_accuracy", "student_accuracy", "student_int8_check", "pool", "steps")}
+        kept["split"] = row.get("split", "test")
         append_row(args.results, {**kept, "teacher_dir": str(teacher), "student_dir": str(student), "retimed": True,
                                   **timings(teacher, student, row["seed"])}, rows)
 
@@ -134,16 +155,16 @@ def summarise(rows: list[dict]) -> None:
 
     latest = {}
     for r in rows:
-        latest[(r["setting"], r["seed"], tuple(r["overrides"]))] = r
+        latest[(r.get("split", "test"), r["setting"], r["seed"], tuple(r["overrides"]))] = r
     rows = list(latest.values())
 
-    print(f"\n{'setting':<18} {'overrides':<28} {'n':>2} {'teacher %':>10} {'student %':>14} {'agree %':>8} "
+    print(f"\n{'split':<5} {'setting':<18} {'overrides':<28} {'n':>2} {'teacher %':>10} {'student %':>14} {'agree %':>8} "
           f"{'speedup':>8} {'int8/fp32':>9} {'MB t/s':>12}")
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["setting"], " ".join(r["overrides"])), []).append(r)
-    for (setting, overrides), rs in groups.items():
-        print(f"{setting:<18} {overrides or '(defaults)':<28} {len(rs):>2} "
+        groups.setdefault((r.get("split", "test"), r["setting"], " ".join(r["overrides"])), []).append(r)
+    for (split, setting, overrides), rs in groups.items():
+        print(f"{split:<5} {setting:<18} {overrides or '(defaults)':<28} {len(rs):>2} "
               f"{mean_sd([r['teacher_accuracy'] for r in rs], 100):>10} {mean_sd([r['student_accuracy'] for r in rs], 100):>14} "
               f"{mean_sd([r['agreement'] for r in rs], 100):>8} {mean_sd([r['speedup'] for r in rs], 1, 2):>8} "
               f"{mean_sd([r['student_int8_docs_s'] / r['student_fp32_docs_s'] for r in rs], 1, 2):>9} "
@@ -161,6 +182,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/benchmark-distill"), help="teachers and students")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--log", action="store_true", help="print the runs' log lines")
+    parser.add_argument("--dev", action="store_true", help="tuning: teacher and student without the test split, "
+                                                           "scored on a dev split of the rest")
     parser.add_argument("--retime", action="store_true", help="time the finished rows' models again (this version's "
                                                               "inference), nothing trained")
     args = parser.parse_args()
@@ -173,7 +196,8 @@ def main() -> None:
         return
     for setting in args.settings:
         for seed in args.seeds:
-            if any(r["setting"] == setting and r["seed"] == seed and r["overrides"] == args.set for r in rows):
+            if any(r["setting"] == setting and r["seed"] == seed and r["overrides"] == args.set
+                   and r.get("split", "test") == split_of(args) for r in rows):
                 continue
             append_row(args.results, run_row(setting, seed, args, log), rows)
     summarise(rows)

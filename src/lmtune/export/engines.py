@@ -91,7 +91,8 @@ def build(name: str, model, folder: Path) -> Engine:
 
             partial = folder / ".model_int8.onnx.partial"
             root = logging.getLogger()
-            level, root.level = root.level, logging.ERROR  # its advice to pre-process is for static quantization
+            level = root.level
+            root.setLevel(logging.ERROR)  # its advice to pre-process is for static quantization
             try:
                 quantize_dynamic(str(graph), str(partial), weight_type=QuantType.QInt8)
             finally:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tasks.base import output_layer
+from ..tasks.classification import head_features
 from .base import Method
 
 
@@ -27,13 +28,7 @@ class PairContrast(Method):
     """The pair loss on the features the output layer receives (what the classifier reads)."""
 
     def loss(self, model, labeled, unlabeled, step):
-        captured: list[torch.Tensor] = []
-        hook = output_layer(model, model.config.num_labels).register_forward_hook(
-            lambda module, inputs, out: captured.append(inputs[0]))
-        try:
+        with head_features(output_layer(model, model.config.num_labels)) as captured:
             outputs = model(**{k: v for k, v in labeled.items() if k != "labels"})
-        finally:
-            hook.remove()
-        features = captured[-1].reshape(len(labeled["labels"]), -1, captured[-1].shape[-1])[:, 0]
-        loss = pair_loss(features, labeled["labels"])
+        loss = pair_loss(captured[-1], labeled["labels"])
         return loss, {"pair_loss": float(loss.detach())}, outputs

@@ -1,6 +1,7 @@
 """Single-label sequence classification."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -283,27 +284,37 @@ def prototype_rows(labels: list[int], per_class: int) -> list[int]:
     return rows
 
 
+@contextlib.contextmanager
+def head_features(layer: torch.nn.Linear):
+    """While open, collects what the output layer `layer` receives in each forward pass: the first
+    token's features, one row per text (gradients kept)."""
+    captured: list[torch.Tensor] = []
+    hook = layer.register_forward_hook(
+        lambda mod, inp, out: captured.append(inp[0].reshape(inp[0].shape[0], -1, inp[0].shape[-1])[:, 0]))
+    try:
+        yield captured
+    finally:
+        hook.remove()
+
+
 @torch.no_grad()
 def head_inputs(model, layer: torch.nn.Linear, dataset: EncodedDataset, rows: list[int], collate,
                 batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """What the output layer receives for the dataset's `rows` (the first token's features), and
     their labels."""
-    captured: list[torch.Tensor] = []
-    hook = layer.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].detach().float()))
     was_training = model.training
     model.eval()
     labels = []
     try:
-        for start in range(0, len(rows), batch_size):
-            batch = collate([dataset[i] for i in rows[start:start + batch_size]])
-            labels.append(batch.pop("labels"))
-            batch = {k: v.to(model.device) for k, v in batch.items()}
-            model(**batch)
+        with head_features(layer) as captured:
+            for start in range(0, len(rows), batch_size):
+                batch = collate([dataset[i] for i in rows[start:start + batch_size]])
+                labels.append(batch.pop("labels"))
+                batch = {k: v.to(model.device) for k, v in batch.items()}
+                model(**batch)
     finally:
-        hook.remove()
         model.train(was_training)
-    feats = torch.cat([c.reshape(c.shape[0], -1, c.shape[-1])[:, 0] for c in captured]).cpu()
-    return feats, torch.cat(labels).cpu()
+    return torch.cat([c.float() for c in captured]).cpu(), torch.cat(labels).cpu()
 
 
 def scaled_head(directions: torch.Tensor, bias: torch.Tensor, feats: torch.Tensor) -> float:

@@ -18,10 +18,9 @@ def quiet(message: str) -> None:
     """A log that keeps the inner training's lines out of the run's log."""
 
 
-def fit_in_memory(model, task, cfg: RunConfig, method: Method, examples: list, dataset=None):
+def fit_in_memory(model, task, cfg: RunConfig, method: Method, examples: list, dataset):
     """`model` trained in place by `method` on the labeled `examples` (`dataset`: them encoded)
     under cfg.training; returns the model."""
-    dataset = dataset if dataset is not None else task.encode(examples)
     cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"report_to": [], "time_budget": None})})
     method.setup(Setup(model, cfg.model.name, [], examples, dataset, optimizer_steps(cfg, len(dataset)), quiet))
     with tempfile.TemporaryDirectory(prefix="lmtune-in-memory-") as scratch:

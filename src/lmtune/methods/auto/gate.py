@@ -66,7 +66,11 @@ def recalls(predicted: np.ndarray, truth: np.ndarray) -> dict[int, float]:
 
 def weighted_accuracy(predicted: np.ndarray, truth: np.ndarray, shares: np.ndarray) -> float:
     """Each class's held-out recall weighted by its share (classes with no held-out example left out)."""
-    found = recalls(predicted, truth)
+    return weighted(recalls(predicted, truth), shares)
+
+
+def weighted(found: dict[int, float], shares: np.ndarray) -> float:
+    """recalls() weighted by the classes' shares."""
     recall, weights = np.array(list(found.values())), shares[list(found)]
     return float(recall @ weights / weights.sum()) if weights.sum() > 0 else float(recall.mean())
 
@@ -80,10 +84,10 @@ def judge(bootstrap: Measured, supervised: np.ndarray, supervised_shares: np.nda
     class each labeled example gets from supervised fine-tuning without its fold (-1: not held
     out); `supervised_shares`: the classes' shares among its answers on pool texts (or None)."""
     held = supervised >= 0
-    shares = pool_shares(confusions(bootstrap.predicted[held], truth[held], n), bootstrap.pool_shares)
+    semi_answers, plain_answers, truth = bootstrap.predicted[held], supervised[held], truth[held]
+    shares = pool_shares(confusions(semi_answers, truth, n), bootstrap.pool_shares)
     if supervised_shares is not None:  # two classifiers' estimates: neither's own bias decides alone
-        shares = (shares + pool_shares(confusions(supervised[held], truth[held], n), supervised_shares)) / 2
-    semi = weighted_accuracy(bootstrap.predicted[held], truth[held], shares)
-    plain = weighted_accuracy(supervised[held], truth[held], shares)
-    return Verdict(semi >= plain, semi, plain, shares, {"bootstrap": recalls(bootstrap.predicted[held], truth[held]),
-                                                         "supervised": recalls(supervised[held], truth[held])})
+        shares = (shares + pool_shares(confusions(plain_answers, truth, n), supervised_shares)) / 2
+    found = {"bootstrap": recalls(semi_answers, truth), "supervised": recalls(plain_answers, truth)}
+    semi, plain = weighted(found["bootstrap"], shares), weighted(found["supervised"], shares)
+    return Verdict(semi >= plain, semi, plain, shares, found)

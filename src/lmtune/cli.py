@@ -356,6 +356,38 @@ def _serve_log_config() -> dict:
 
 
 @app.command()
+def studio(directory: Path = typer.Argument(..., help="the studio's folder: its database, trainings and exports"),
+           data: Optional[Path] = typer.Option(None, "--data", help="texts to add to the pool (CSV/TSV/JSONL/Parquet "
+                                               "with a text column, or .txt: a text per line); a label column labels"),
+           labels: Optional[str] = typer.Option(None, "--labels", help="the classes, comma-separated: a,b,c"),
+           descriptions: Optional[Path] = typer.Option(None, "--descriptions", help="YAML of `label: one sentence` "
+                                                       "(the classes, and what auto's descriptions bootstrap reads)"),
+           model: Optional[str] = typer.Option(None, "--model", help="backbone to fine-tune (default, mpnet, a dir, "
+                                               "a hub name); kept in the folder"),
+           set_: List[str] = typer.Option([], "--set", help="config override for every training, e.g. "
+                                          "--set training.epochs=3 (repeatable; kept in the folder)"),
+           strategy: Optional[str] = typer.Option(None, help="active-learning strategy for what to label next "
+                                                  "(`lmtune ls` lists them; default entropy)"),
+           text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
+           host: str = typer.Option("127.0.0.1", help="address to bind; anything beyond this machine needs --expose"),
+           port: int = typer.Option(8765, help="0: any free port"),
+           expose: bool = typer.Option(False, "--expose", help="allow binding beyond localhost (the token is the only lock)"),
+           token: Optional[str] = typer.Option(None, envvar="LMTUNE_STUDIO_TOKEN",
+                                               help="access token (default: a new random one each start)"),
+           max_upload_mb: float = typer.Option(50.0, help="largest file the Data page accepts")) -> None:
+    """Label, train and inspect in the browser: active learning, background training, report, export."""
+    from .studio.launch import prepare
+    from .studio.launch import serve as serve_studio
+
+    prepare(directory, data=data, labels=labels.split(",") if labels else None, descriptions=descriptions,
+            model=model, overrides=list(set_), strategy=strategy, text_column=text_column, label_column=label_column,
+            log=_log)
+    if port:
+        _check_port_free(host, port)
+    serve_studio(directory, host=host, port=port, token=token, expose=expose, max_upload_mb=max_upload_mb, log=_log)
+
+
+@app.command()
 def validate(config: Path = typer.Argument(...), set_: List[str] = SetOption) -> None:
     """Check a config and its data without training."""
     from .data import prepare_data

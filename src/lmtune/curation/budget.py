@@ -52,27 +52,38 @@ def label_budget(path: str | Path, out: str | Path, *, model: str = "default", t
     encoder, tokenizer, run_max_length = load_encoder(model, max_length)
     features = embed_texts(encoder, tokenizer, [ex.text for ex in examples], max_length=run_max_length,
                            progress=progress, desc="embed for the label budget")
-    curve = fit_curve(budgets, measure_curve(features, y, budgets, seeds, seed), sorted(set(targets)), 1 / len(labels))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = {"input": str(path), "encoder": model, "rows": len(examples), "labels": labels,
-              "per_class": dict(zip(labels, map(int, counts))), "seeds": seeds,
-              "what": "accuracy of a logistic-regression probe on the frozen encoder's embeddings (the labels alone); "
-                      "lmtune's semi-supervised runs are usually above it",
-              **curve.summary(), "advice": advice(curve, len(labels), int(counts.min()))}
-    report["plot"] = str(save_plot(curve, out / "budget.png"))
-    write_json(out / "budget.json", report)
+    report = {"input": str(path), "encoder": model, "rows": len(examples),
+              **budget_report(features, y, labels, out, targets=targets, seeds=seeds, seed=seed)}
+    write_json(Path(out) / "budget.json", report)
     return report
 
 
-def advice(curve: Curve, n_classes: int, have: int) -> list[str]:
+def budget_report(features: np.ndarray, y: np.ndarray, labels: list[str], out: str | Path, *,
+                  targets: tuple[int, ...] = (8, 16, 32), seeds: int = 20, seed: int = 42, command: bool = True) -> dict:
+    """The curve of embedded, labeled rows (every class with more than HELD_OUT_PER_CLASS rows),
+    its advice and its plot (`out`/budget.png)."""
+    counts = np.bincount(y, minlength=len(labels))
+    budgets = budgets_for(int(counts.min()))
+    curve = fit_curve(budgets, measure_curve(features, y, budgets, seeds, seed), sorted(set(targets)), 1 / len(labels))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"labels": labels, "per_class": dict(zip(labels, map(int, counts))), "seeds": seeds,
+            "what": "accuracy of a logistic-regression probe on the frozen encoder's embeddings (the labels alone); "
+                    "lmtune's semi-supervised runs are usually above it",
+            **curve.summary(), "advice": advice(curve, len(labels), int(counts.min()), command),
+            "plot": str(save_plot(curve, out / "budget.png"))}
+
+
+def advice(curve: Curve, n_classes: int, have: int, command: bool = True) -> list[str]:
+    """A line per target above the labels there are; `command`: with the CLI call that picks them."""
     lines = []
     for k in curve.targets:
         if k <= have:
             continue
+        more = (k - have) * n_classes
         lines.append(f"at {k} per class expect ~{curve.predicted[k]:.1%} (seeds' fits: {curve.low[k]:.1%} to "
-                     f"{curve.high[k]:.1%}): label about {(k - have) * n_classes} more texts, e.g. "
-                     f"`lmtune data select POOL --model RUN --budget {(k - have) * n_classes}`")
+                     f"{curve.high[k]:.1%}): label about {more} more texts" +
+                     (f", e.g. `lmtune data select POOL --model RUN --budget {more}`" if command else ""))
     return lines
 
 

@@ -28,14 +28,22 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: i
     return probs
 
 
+def suspicion(features: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities, each row's label quality (low: suspicious) and cleanlab's flags."""
+    from cleanlab.filter import find_label_issues as confident_learning
+    from cleanlab.rank import get_label_quality_scores
+
+    probs = out_of_fold_probabilities(features, y, folds, seed)
+    quality = get_label_quality_scores(y, probs, method="self_confidence")
+    flagged = confident_learning(y, probs, filter_by="prune_by_noise_rate")
+    return probs, quality, flagged
+
+
 def find_label_issues(path: str | Path, out: str | Path, *, model: str = "default", folds: int = 5, seed: int = 42,
                       text_column: str = "text", label_column: str = "label", max_length: int = 256,
                       progress: bool = True) -> dict:
     """Write every row to `out` ranked by suspicion (most likely mislabeled first), its other
     columns kept; returns a summary."""
-    from cleanlab.filter import find_label_issues as confident_learning
-    from cleanlab.rank import get_label_quality_scores
-
     from ..evaluation.predict import embed_texts
     from ..loading import load_encoder
 
@@ -49,9 +57,7 @@ def find_label_issues(path: str | Path, out: str | Path, *, model: str = "defaul
     encoder, tokenizer, run_max_length = load_encoder(model, max_length)
     features = embed_texts(encoder, tokenizer, [ex.text for ex in examples], max_length=run_max_length,
                            progress=progress, desc="embed for label issues")
-    probs = out_of_fold_probabilities(features, y, folds, seed)
-    quality = get_label_quality_scores(y, probs, method="self_confidence")
-    flagged = confident_learning(y, probs, filter_by="prune_by_noise_rate")
+    probs, quality, flagged = suspicion(features, y, folds, seed)
     order = np.argsort(quality, kind="stable")
     rows = []
     for rank, i in enumerate(order, 1):

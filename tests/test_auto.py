@@ -181,7 +181,15 @@ def test_auto_without_unlabeled_text_is_supervised(toy_config):
     messages = []
     result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
     info = art.read_json(result.run_dir / art.RUN_FILE)
-    assert info["method"] == "supervised" and info["auto"]["why"] == "no unlabeled text, so supervised"
+    assert info["method"] == "supervised" and info["auto"]["why"].startswith("no unlabeled text, so supervised")
+    # the contrastive first stage auto adds to its supervised route ran, and the config records it
+    assert info["auto"]["training"] == {"contrastive_steps": 30} and info["contrastive"]
+    assert "contrastive_steps: 30" in (result.run_dir / "lmtune_config.yaml").read_text()
+
+    toy_config["training"]["contrastive_steps"] = 0  # said by the user: auto leaves it
+    toy_config["output_dir"] += "-without"
+    info = art.read_json(lmtune.train(validate_config(toy_config), progress=False, log=messages.append).run_dir / art.RUN_FILE)
+    assert info["auto"]["training"] == {} and "contrastive" not in info
 
 
 def test_a_time_budget_caps_the_steps_at_the_measured_speed(toy_config, monkeypatch):

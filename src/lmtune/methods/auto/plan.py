@@ -35,6 +35,9 @@ from .held_out import Candidate, Measured, better_than_chance, candidates, folds
 # checked on Rotten Tomatoes, BENCHMARKS.md).
 SELF_TRAINING = {"name": "self-training", "rounds": 0, "unlabeled_ratio": 2.0, "bootstrap_checks": False}
 SELF_TRAINING_STEPS = 120
+# Where auto trains supervised (single-label classification, full fine-tuning): a contrastive
+# first stage, better than without on 8 of 9 dev-split pairs (BENCHMARKS.md, "method auto")
+SUPERVISED_CONTRASTIVE_STEPS = 30
 BUDGET_RESHUFFLES = 20
 
 
@@ -58,11 +61,11 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     if cfg.task != "classification":
         return _decided(cfg, {"name": "supervised"}, record, log,
                         f"task {cfg.task!r}: auto plans classification only, so supervised")
-    if not data.unlabeled:
-        return _decided(cfg, {"name": "supervised"}, record, log, "no unlabeled text, so supervised")
     if getattr(task, "windows", False):
         return _decided(cfg, {"name": "supervised"}, record, log, "task_options.long_text: chunks trains on windows, "
                         "and the semi-supervised methods read one row per text, so supervised")
+    if not data.unlabeled:
+        return _supervised(cfg, record, log, "no unlabeled text, so supervised")
     classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
     splits = folds(classes, cfg.seed)
@@ -72,7 +75,7 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:
-        return _decided(cfg, {"name": "supervised"}, record, log, why)
+        return _supervised(cfg, record, log, why)
     method = {**SELF_TRAINING, "bootstrap": choice.bootstrap, "bootstrap_views": list(choice.views)}
     if choice.bootstrap == "descriptions":
         method["label_descriptions"] = descriptions
@@ -192,6 +195,15 @@ def _by_checks(order: list[Candidate], views, classes, n, described, record, lab
         tried[candidate.name] = problem
     record["checks"] = tried
     return None, "no bootstrap passes its checks, so supervised"
+
+
+def _supervised(cfg: RunConfig, record: dict, log, why: str) -> Plan:
+    """Supervised, with the contrastive first stage where the config leaves it to auto."""
+    training = {}
+    if "contrastive_steps" not in cfg.training.model_fields_set and cfg.peft is None:
+        training["contrastive_steps"] = SUPERVISED_CONTRASTIVE_STEPS
+        why += f", after {SUPERVISED_CONTRASTIVE_STEPS} contrastive steps on pairs of the labels"
+    return _decided(cfg, {"name": "supervised"}, record, log, why, training)
 
 
 def _decided(cfg: RunConfig, method: dict, record: dict, log, why: str, training: dict | None = None) -> Plan:

@@ -24,6 +24,16 @@ function duration(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+function drawLosses(losses) {  // [[step, loss], ...] as a line in a 300 x 60 box
+  const line = document.getElementById("loss-line");
+  if (!line || losses.length < 2) return;
+  const steps = losses.map((p) => p[0]), values = losses.map((p) => p[1]);
+  const x0 = Math.min(...steps), x1 = Math.max(...steps), y0 = Math.min(...values), y1 = Math.max(...values);
+  const x = (s) => (x1 > x0 ? (s - x0) / (x1 - x0) : 0) * 296 + 2;
+  const y = (v) => 58 - (y1 > y0 ? (v - y0) / (y1 - y0) : 0.5) * 56;
+  line.setAttribute("points", losses.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
+}
+
 async function poll(panel) {
   try {
     const response = await fetch(panel.dataset.poll, {credentials: "same-origin", cache: "no-store"});
@@ -37,6 +47,7 @@ async function poll(panel) {
       show("loss", p.loss);
       show("eta", duration(p.eta_s));
       show("message", p.message || state.message || "");
+      drawLosses(p.losses || []);
       const bar = document.getElementById("bar");
       if (bar) { bar.max = p.max_steps || 1; bar.value = p.step || 0; }
       if (!["starting", "running"].includes(state.status)) { window.location.reload(); return; }

@@ -198,3 +198,32 @@ def test_images_and_exports_only_from_inside_the_studio(client):
     assert client.get("/export/labels.txt").status_code == 404
     assert client.get("/export/model.zip").status_code == 404
     assert client.get("/export/labels.csv").text.splitlines()[0] == "text,label,source"
+
+
+def test_descriptions_reach_auto_and_each_training_gets_its_own_snapshot(tmp_path, tiny_backbone):
+    from lmtune.studio.worker import SETTINGS, config, snapshot
+
+    described = tmp_path / "labels.yaml"
+    described.write_text("pos: a review that liked the film\nneg: a review that did not\n", encoding="utf-8")
+    rows = sentiment_rows(5, seed=6)
+    for row in rows[:2]:
+        row["label"] = ""  # two texts without a label: the unlabeled pool
+    pool = write_csv(tmp_path / "pool.csv", rows)
+    store = prepare(tmp_path / "s", data=pool, descriptions=described, model=str(tiny_backbone),
+                    overrides=["training.epochs=2"], log=lambda m: None)
+    assert store.classes()[0] == {"name": "pos", "description": "a review that liked the film"}
+    folder = tmp_path / "s" / "trainings" / "1"
+    folder.mkdir(parents=True)
+    assert snapshot(store, folder) == {"labeled": 8, "unlabeled": 2}
+    assert len((folder / "labeled.csv").read_text().splitlines()) == 9
+    cfg = config(store, folder, store.get_meta(SETTINGS))
+    assert cfg.method.name == "auto" and cfg.method.options()["label_descriptions"]["neg"] == "a review that did not"
+    assert cfg.data.unlabeled.endswith("unlabeled.jsonl") and cfg.training.epochs == 2
+    assert cfg.output_dir == str(folder / "run") and cfg.data.dev_size == 0 and cfg.data.test_size == 0
+
+
+def test_the_studio_binds_beyond_localhost_only_when_told(tmp_path):
+    from lmtune.studio.launch import serve
+
+    with pytest.raises(ConfigError, match="--expose"):
+        serve(tmp_path / "s", host="0.0.0.0", port=8999, log=lambda m: None)

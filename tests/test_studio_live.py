@@ -125,6 +125,9 @@ def test_kill_9_mid_labeling_loses_no_label(tmp_path, pool, tiny_backbone, studi
     studio = studios(studio_dir, "--data", str(pool), "--labels", "pos,neg", "--model", str(tiny_backbone))
     client = studio.client()
     given = dict(label_next(client) for _ in range(6))
+    second = subprocess.run([sys.executable, "-m", "lmtune", "studio", str(studio_dir), "--port", "0"],
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "another lmtune studio is serving" in second.stdout + second.stderr
     studio.kill9()  # no shutdown of any kind: the labels must already be on disk
     again = studios(studio_dir)
     exported = again.client().get("/export/labels.csv").text.splitlines()[1:]

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import LmtuneError
 from . import jobs
@@ -86,7 +87,7 @@ def create_app(directory: str | Path, token: str, hosts: set[str], *, max_upload
         return HTMLResponse(html, status_code=status_code)
 
     def back(to: str, msg: str = "", **params) -> RedirectResponse:
-        if not to.startswith("/") or to.startswith("//"):
+        if not to.startswith("/") or to.startswith(("//", "/\\")):
             to = "/label"  # only paths of this site
         query = urlencode({**params, **({"msg": msg} if msg else {})})
         return RedirectResponse(to + (("&" if "?" in to else "?") + query if query else ""), status_code=303)
@@ -240,8 +241,8 @@ def create_app(directory: str | Path, token: str, hosts: set[str], *, max_upload
                     target.unlink()
                     return back("/data", f"file larger than the {max_upload_mb:g} MB limit")
                 handle.write(chunk)
-        summary = import_file(store, target, text_column=str(form.get("text_column") or "text"),
-                              label_column=str(form.get("label_column") or "label"))
+        summary = await run_in_threadpool(import_file, store, target, text_column=str(form.get("text_column") or "text"),
+                                          label_column=str(form.get("label_column") or "label"))
         return back("/data", summary["message"])
 
     # -- export

@@ -51,7 +51,11 @@ def start(store: Store, directory: Path) -> tuple[int | None, str]:
     training_id = store.start_training(sum(store.counts().values()))
     if training_id is None:
         return None, "a training is already running: wait for it or cancel it"
-    store.update_training(training_id, pid=launch(directory, training_id))
+    try:
+        store.update_training(training_id, pid=launch(directory, training_id))
+    except OSError as exc:  # no process could be started: the slot must not stay taken
+        store.update_training(training_id, status="failed", finished=time.time(), message=f"could not start: {exc}")
+        return None, f"could not start the training worker: {exc}"
     return training_id, f"training {training_id} started"
 
 

@@ -58,6 +58,21 @@ def _read_descriptions(path: Path) -> dict[str, str]:
     return {str(k): v.strip() for k, v in described.items()}
 
 
+def hold_folder(directory: Path):
+    """One studio per folder: a second would take the first one's training for a dead one."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / "studio.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ConfigError(f"another lmtune studio is serving {directory}",
+                          fix="open the address that one printed, or stop it first.") from None
+    return handle
+
+
 def free_port(host: str) -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -76,6 +91,7 @@ def serve(directory: str | Path, *, host: str = "127.0.0.1", port: int = 8765, t
                           "can read your data", fix="add --expose if that is what you want, or keep 127.0.0.1.")
     if host not in LOOPBACK:
         log(f"warning: the studio listens on {host}, beyond this machine; its token is its only lock")
+    lock = hold_folder(Path(directory))  # noqa: F841 - held until the process ends
     port = port or free_port(host)
     token = token or new_token()
     app = create_app(directory, token, hosts_for(host, port), max_upload_mb=max_upload_mb)

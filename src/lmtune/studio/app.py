@@ -71,7 +71,7 @@ def create_app(directory: str | Path, token: str, hosts: set[str], *, max_upload
             if not guard.same_origin(request.headers.get("origin"), request.headers.get("sec-fetch-site"), host):
                 return _secured(PlainTextResponse("cross-site request refused", status_code=403))
             length = request.headers.get("content-length")
-            if length is None and request.headers.get("transfer-encoding"):
+            if (length is None and request.headers.get("transfer-encoding")) or (length and not length.isdigit()):
                 return _secured(PlainTextResponse("a Content-Length is required", status_code=411))
             if length is not None and int(length) > max_upload:
                 return _secured(PlainTextResponse(f"request larger than the {max_upload_mb:g} MB limit "

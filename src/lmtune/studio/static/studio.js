@@ -50,7 +50,7 @@ async function poll(panel) {
       drawLosses(p.losses || []);
       const bar = document.getElementById("bar");
       if (bar) { bar.max = p.max_steps || 1; bar.value = p.step || 0; }
-      if (!["starting", "running"].includes(state.status)) { window.location.reload(); return; }
+      if (!["starting", "running"].includes(state.status)) { window.location.replace(window.location.pathname); return; }  // without the old message
     }
   } catch (error) { /* the server restarting: try again */ }
   setTimeout(() => poll(panel), 1000);

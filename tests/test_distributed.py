@@ -17,7 +17,8 @@ from lmtune import artifacts as art
 def test_torchrun_two_processes_match_one(toy_config, tmp_path):
     cfg = {**toy_config, "data": {**toy_config["data"], "dev": None, "dev_size": 0},
            # same batches in both runs; fp32 on every CPU (bf16 rounds one big batch and two halves apart)
-           "training": {**toy_config["training"], "group_by_length": False, "precision": "fp32"}}
+           # no contrastive stage (auto's default for supervised): its pairs are drawn within each process's batch
+           "training": {**toy_config["training"], "group_by_length": False, "precision": "fp32", "contrastive_steps": 0}}
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
 
@@ -43,3 +44,11 @@ def test_torchrun_two_processes_match_one(toy_config, tmp_path):
     assert one.keys() == two.keys()
     assert max(float(np.abs(one[name] - two[name]).max()) for name in one) < 1e-4
     assert two_metrics["test"]["accuracy"] == single.metrics["test"]["accuracy"]
+
+    # auto's contrastive stage under torchrun: every parameter takes part in its loss, so DDP runs it
+    staged = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "lmtune", "train", str(config_file), "--set", f"output_dir={tmp_path / 'staged'}",
+                             "--set", "training.batch_size=4", "--set", "training.contrastive_steps=4",
+                             "--set", "training.epochs=1"], capture_output=True, text=True, env=env, timeout=300)
+    assert staged.returncode == 0, staged.stdout[-3000:] + staged.stderr[-3000:]
+    assert art.read_json(tmp_path / "staged" / art.RUN_FILE)["contrastive"]["steps"] == 4

@@ -28,7 +28,9 @@ class PairContrast(Method):
     """The pair loss on the features the output layer receives (what the classifier reads)."""
 
     def loss(self, model, labeled, unlabeled, step):
-        with head_features(output_layer(model, model.config.num_labels)) as captured:
+        core = model.module if hasattr(model, "module") else model  # under torchrun: the DDP wrapper's model
+        with head_features(output_layer(core, core.config.num_labels)) as captured:
             outputs = model(**{k: v for k, v in labeled.items() if k != "labels"})
-        loss = pair_loss(captured[-1], labeled["labels"])
+        # + 0 x the logits: every parameter takes part in the loss (DDP under torchrun waits for all)
+        loss = pair_loss(captured[-1], labeled["labels"]) + outputs.logits.sum() * 0
         return loss, {"pair_loss": float(loss.detach())}, outputs

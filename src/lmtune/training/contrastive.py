@@ -6,6 +6,7 @@ import time
 
 from ..config import RunConfig
 from ..methods.contrastive import PairContrast
+from .freezing import apply_freezing
 from .in_memory import fit_in_memory
 
 
@@ -16,6 +17,7 @@ def contrastive_stage(model, task, cfg: RunConfig, examples: list, dataset, log)
     if not steps:
         return None
     started = time.perf_counter()
+    apply_freezing(model, cfg.training.freeze)  # the stage moves only what the run itself will train
     stage = cfg.model_copy(update={"training": cfg.training.model_copy(update={"max_steps": steps})})
     fit_in_memory(model, task, stage, PairContrast(PairContrast.Config(), task), examples, dataset)
     # no square layer is reset this time: the stage trained the one the features pass through

@@ -198,9 +198,11 @@ def _by_checks(order: list[Candidate], views, classes, n, described, record, lab
 
 
 def _supervised(cfg: RunConfig, record: dict, log, why: str) -> Plan:
-    """Supervised, with the contrastive first stage where the config leaves it to auto."""
+    """Supervised, with the contrastive first stage where the config leaves it to auto (and the
+    backbone trains)."""
     training = {}
-    if "contrastive_steps" not in cfg.training.model_fields_set and cfg.peft is None:
+    if ("contrastive_steps" not in cfg.training.model_fields_set and cfg.peft is None
+            and cfg.training.freeze != "head-only"):  # a frozen backbone leaves the stage nothing to shape
         training["contrastive_steps"] = SUPERVISED_CONTRASTIVE_STEPS
         why += f", after {SUPERVISED_CONTRASTIVE_STEPS} contrastive steps on pairs of the labels"
     return _decided(cfg, {"name": "supervised"}, record, log, why, training)

@@ -21,7 +21,9 @@ def append_row(path: Path, row: dict, done: list[dict]) -> None:
 
 
 def mean_sd(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
-    """'mean ± sd' of the values times `scale` (the mean alone for one value)."""
+    """'mean ± sd' of the values times `scale` (the mean alone for one value, a dash for none)."""
     values = [v * scale for v in values]
+    if not values:
+        return "–"
     mean = f"{statistics.mean(values):.{digits}f}"
     return f"{mean} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean

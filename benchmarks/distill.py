@@ -164,11 +164,12 @@ def summarise(rows: list[dict]) -> None:
     for r in rows:
         groups.setdefault((r.get("split", "test"), r["setting"], " ".join(r["overrides"])), []).append(r)
     for (split, setting, overrides), rs in groups.items():
+        timed = [r for r in rs if "speedup" in r]  # a row whose timing step was stopped has accuracy only
+        sizes = f"{timed[0]['teacher_size_mb']:>5.0f}/{timed[0]['student_size_mb']:<5.0f}" if timed else f"{'–':>12}"
         print(f"{split:<5} {setting:<18} {overrides or '(defaults)':<28} {len(rs):>2} "
               f"{mean_sd([r['teacher_accuracy'] for r in rs], 100):>10} {mean_sd([r['student_accuracy'] for r in rs], 100):>14} "
-              f"{mean_sd([r['agreement'] for r in rs], 100):>8} {mean_sd([r['speedup'] for r in rs], 1, 2):>8} "
-              f"{mean_sd([r['student_int8_docs_s'] / r['student_fp32_docs_s'] for r in rs], 1, 2):>9} "
-              f"{rs[0]['teacher_size_mb']:>5.0f}/{rs[0]['student_size_mb']:<5.0f}")
+              f"{mean_sd([r['agreement'] for r in timed], 100):>8} {mean_sd([r['speedup'] for r in timed], 1, 2):>8} "
+              f"{mean_sd([r['student_int8_docs_s'] / r['student_fp32_docs_s'] for r in timed], 1, 2):>9} {sizes}")
 
 
 def main() -> None:

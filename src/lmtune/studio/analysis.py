@@ -44,14 +44,14 @@ def score_pool(store: Store, run_dir: Path, settings: dict, log) -> int:
 
 def report(store: Store, run_dir: Path, folder: Path, settings: dict, log) -> dict:
     """report.json's content (the caller writes it): what the run chose and what the labels say."""
-    from ..artifacts import read_json
+    from ..artifacts import RUN_FILE, read_json
     from ..curation.budget import budget_report
     from ..curation.label_issues import suspicion
     from ..evaluation.predict import embed_texts
-    from ..evaluation.report import classification_metrics, save_confusion_png
+    from ..evaluation.report import classification_metrics
     from ..loading import load_encoder
 
-    info = read_json(run_dir / "lmtune_run.json")
+    info = read_json(run_dir / RUN_FILE)
     labels = store.class_names()
     labeled = [t for t in store.labeled() if t.label in labels]
     y = np.array([labels.index(t.label) for t in labeled])
@@ -68,9 +68,7 @@ def report(store: Store, run_dir: Path, folder: Path, settings: dict, log) -> di
     features = embed_texts(encoder, tokenizer, [t.text for t in labeled], max_length=max_length, progress=False)
     probs, quality, flagged = suspicion(features, y, folds, settings["seed"])
     metrics = classification_metrics(y.tolist(), probs.argmax(1).tolist(), labels)
-    out["estimate"] = {**metrics, "folds": folds}
-    save_confusion_png(metrics["confusion_matrix"], labels, folder / "confusion_matrix.png",
-                       f"{folds}-fold cross-validation of {len(labeled)} labels")
+    out["estimate"] = {**metrics, "folds": folds}  # the page draws its confusion matrix as a table
     order = np.argsort(quality, kind="stable")[:ISSUES_SHOWN]
     out["issues"] = [{"text_id": labeled[i].id, "given": labels[y[i]], "suggested": labels[int(probs[i].argmax())],
                       "probability": round(float(probs[i].max()), 4), "quality": round(float(quality[i]), 4),

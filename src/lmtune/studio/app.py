@@ -26,7 +26,7 @@ from .worker import CURRENT, training_dir
 
 PAGE_SIZE = 50
 SHORTCUT_KEYS = "123456789"
-IMAGES = ("confusion_matrix.png", "budget.png")
+IMAGES = ("budget.png",)  # what a training's folder may serve
 EXPORT_FORMATS = ("int8", "onnx")
 HERE = Path(__file__).parent
 

@@ -105,7 +105,7 @@ def config(store: Store, folder: Path, settings: dict):
 
 
 def train(directory: Path, training_id: int, resume: bool) -> None:
-    from ..artifacts import read_json, write_json
+    from ..artifacts import RUN_FILE, read_json, write_json
     from ..recipes.finetune import train as finetune
     from . import analysis
 
@@ -118,7 +118,7 @@ def train(directory: Path, training_id: int, resume: bool) -> None:
     if not (resume and (folder / "labeled.csv").exists()):
         progress(force=True, phase="preparing", **snapshot(store, folder))
     cfg = config(store, folder, settings)
-    run_file = folder / "run" / "lmtune_run.json"
+    run_file = folder / "run" / RUN_FILE
     if resume and run_file.exists() and read_json(run_file).get("status") == "complete":
         progress.log("the model was saved before the interruption: scoring it")
     else:

@@ -227,3 +227,15 @@ def test_the_studio_binds_beyond_localhost_only_when_told(tmp_path):
 
     with pytest.raises(ConfigError, match="--expose"):
         serve(tmp_path / "s", host="0.0.0.0", port=8999, log=lambda m: None)
+
+
+def test_redirects_stay_on_the_site_and_bad_lengths_are_refused(client):
+    page = client.get("/label").text
+    text_id, version = shown(page)
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        moved = client.post("/label", data={"text_id": text_id, "label": "pos", "version": version,
+                                            "csrf": csrf_of(page), "to": target}, follow_redirects=False)
+        assert moved.status_code == 303 and moved.headers["location"].startswith("/label")  # later ones: a conflict
+    bad = client.post("/undo", content=b"csrf=x", headers={"Content-Length": "12abc",
+                                                           "Content-Type": "application/x-www-form-urlencoded"})
+    assert bad.status_code in (400, 411)

@@ -74,6 +74,9 @@ def build(name: str, model, folder: Path) -> Engine:
         return Engine(name, int8_copy(model) if kind == "int8" else model, "fp32" if kind == "int8" else kind)
     from .onnx import Onnx, OnnxClassifier
 
+    quantized = folder / ONNX_FILES["onnx-int8"]
+    if name == "onnx-int8" and quantized.is_file():  # the int8 graph kept alone: no fp32 graph made again
+        return Engine(name, OnnxClassifier(quantized, model.config), "fp32")
     graph = folder / ONNX_FILES["onnx-fp32"]
     if not graph.is_file():
         staging = folder / ".onnx-staging"
@@ -83,7 +86,6 @@ def build(name: str, model, folder: Path) -> Engine:
         (staging / "model.onnx").replace(graph)
         shutil.rmtree(staging, ignore_errors=True)
     if name == "onnx-int8":
-        quantized = folder / ONNX_FILES["onnx-int8"]
         if not quantized.is_file():
             import logging
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import extract_model_from_parallel
 
 from ..tasks.base import output_layer
 from ..tasks.classification import head_features
@@ -28,7 +29,7 @@ class PairContrast(Method):
     """The pair loss on the features the output layer receives (what the classifier reads)."""
 
     def loss(self, model, labeled, unlabeled, step):
-        core = model.module if hasattr(model, "module") else model  # under torchrun: the DDP wrapper's model
+        core = extract_model_from_parallel(model)  # under torchrun: the model inside the DDP wrapper
         with head_features(output_layer(core, core.config.num_labels)) as captured:
             outputs = model(**{k: v for k, v in labeled.items() if k != "labels"})
         # + 0 x the logits: every parameter takes part in the loss (DDP under torchrun waits for all)

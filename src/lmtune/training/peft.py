@@ -120,7 +120,9 @@ def adaptive_budget_callback():
 
     class AdaLoraBudget(TrainerCallback):
         def on_optimizer_step(self, args, state, control, model=None, **kwargs):
-            target = model.module if hasattr(model, "module") else model  # DDP
+            from accelerate.utils import extract_model_from_parallel
+
+            target = extract_model_from_parallel(model)  # the model inside a DDP wrapper
             target.base_model.update_and_allocate(state.global_step)
 
     return AdaLoraBudget()

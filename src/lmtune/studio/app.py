@@ -6,7 +6,6 @@ training runs in a worker process (worker.py, jobs.py).
 """
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -268,12 +267,21 @@ def create_app(directory: str | Path, token: str, hosts: set[str], *, max_upload
         current = store.get_meta(CURRENT)
         if current is None:
             return PlainTextResponse("no trained model yet", status_code=404)
+        import zipfile
+
+        from huggingface_hub.utils import filter_repo_objects
+
+        from ..api import PUSH_IGNORE  # the run dir's files that are not the model, as `lmtune push` leaves them
+
         run_dir = training_dir(directory, current) / "run"
-        staging = inside(directory, "exports", f".model-{current}")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(run_dir, staging, ignore=shutil.ignore_patterns("checkpoints", "tensorboard", ".*"))
-        archive = shutil.make_archive(str(inside(directory, "exports", f"model-{current}")), "zip", staging)
-        shutil.rmtree(staging, ignore_errors=True)
+        files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
+        archive = inside(directory, "exports", f"model-{current}.zip")
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_name(f".{archive.name}.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for name in filter_repo_objects(files, ignore_patterns=PUSH_IGNORE):
+                bundle.write(run_dir / name, name)
+        partial.replace(archive)
         return FileResponse(archive, filename=f"lmtune-studio-model-{current}.zip")
 
     @app.post("/export/model")

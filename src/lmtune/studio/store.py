@@ -172,10 +172,6 @@ class Store:
                 db.execute("UPDATE texts SET shown_until = ? WHERE id = ?", (now + LEASE_SECONDS, row["id"]))
         return _text(row) if row else None
 
-    def release(self, text_id: int) -> None:
-        with self.write() as db:
-            db.execute("UPDATE texts SET shown_until = 0 WHERE id = ?", (text_id,))
-
     def skip(self, text_id: int) -> None:
         """To the back of the queue (skipped texts come after every unskipped one)."""
         with self.write() as db:
@@ -294,9 +290,6 @@ class Store:
         with self.connect() as db:
             rows = db.execute("SELECT * FROM trainings ORDER BY id DESC").fetchall()
         return [{**dict(r), "progress": json.loads(r["progress"])} for r in rows]
-
-    def training(self, training_id: int) -> dict | None:
-        return next((t for t in self.trainings() if t["id"] == training_id), None)
 
     def active_training(self) -> dict | None:
         return next((t for t in self.trainings() if t["status"] in ACTIVE), None)

@@ -62,6 +62,11 @@ class ModelConfig(StrictModel):
     max_length: int = Field(256, ge=8, le=8192)
     # "prototype": classifier rows start at the class means of the pooled features (few-shot).
     head_init: Literal["prototype", "random"] = "prototype"
+    # What a sequence classifier's head reads. first: the architecture's own (the first token);
+    # mean: the mean of the tokens, through one appended layer (tasks/pooling.py); auto: mean where
+    # method auto trains supervised on a backbone that pools by mean (its sentence-transformers
+    # config says so), first otherwise.
+    pooling: Literal["auto", "first", "mean"] = "auto"
     # Dropout on attention weights while training; null keeps the backbone's own value. At 0 the
     # fused attention kernel runs: training steps 1.4x faster on CPU (dropout there forces the
     # unfused path), same accuracy in BENCHMARKS.md.

@@ -61,6 +61,8 @@ def student_config(teacher: str | Path, student: str, unlabeled, output_dir, ove
     out = Path(output_dir) if output_dir else Path("runs") / f"{teacher.name}-distilled-{_slug(student)}"
     base["output_dir"] = str(out)
     base["model"] = {**base.get("model", {}), "name": str(out / STUDENT_INIT) if is_layer_choice(student) else student}
+    if not is_layer_choice(student):  # the teacher's pooling was chosen for its backbone (a pruned one keeps it)
+        base["model"].pop("pooling", None)
     base["method"] = {"name": "distill"}
     # the teacher's steps were for its own method; null: POOL_PASSES over the pool (Distillation.fit_to_data)
     base["training"] = {**base.get("training", {}), "max_steps": None, "time_budget": None}
@@ -134,6 +136,7 @@ class Distillation(Finetune):
         import torch
 
         from ..pruning import choose_layers, keep_layers
+        from ..tasks.pooling import has_mean_pooling
         from ..training.peft import is_peft
 
         target = self.run_dir / STUDENT_INIT
@@ -146,9 +149,10 @@ class Distillation(Finetune):
                                 "a peft run whose adapters cannot be folded in"),
                              fix="distil the original run, or give the student as a backbone (default, mpnet, a dir).")
         model = copy.deepcopy(teacher.model)
-        total = model.config.num_hidden_layers
+        pooled = has_mean_pooling(model)  # its averaging layer (tasks/pooling.py) stays on top, not counted
+        total = model.config.num_hidden_layers - pooled
         keep = choose_layers(total, self.student.split(":", 1)[1])
-        keep_layers(model, keep)
+        keep_layers(model, keep + ([total] if pooled else []))
         staging = Path(tempfile.mkdtemp(dir=self.run_dir, prefix=".student-staging-"))
         try:
             model.save_pretrained(staging, safe_serialization=True)
@@ -157,7 +161,7 @@ class Distillation(Finetune):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.log(f"student: the teacher's layers {', '.join(map(str, keep))} of 0-{total - 1} ({len(keep)} of {total}), "
-                 "its embeddings and head")
+                 f"its embeddings{', averaging layer' if pooled else ''} and head")
 
     @functools.cached_property
     def options(self):

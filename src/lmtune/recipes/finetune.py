@@ -71,6 +71,8 @@ class Finetune(Recipe):
             cfg, views = self.cfg, chosen.views
             self.method = self.build_method(cfg)
         method = self.method
+        if cfg.model.pooling == "mean":
+            self.pool_by_mean(model, train_ds)
         if cfg.training.contrastive_steps and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
             from ..training.contrastive import contrastive_stage
 
@@ -228,6 +230,20 @@ class Finetune(Recipe):
             if done:
                 self.log(done)
         return model, train_ds, train_set, dev_ds
+
+    def pool_by_mean(self, model, train_ds) -> None:
+        """model.pooling mean (set, or chosen by auto): the head reads the mean of the tokens
+        through one appended layer (tasks/pooling.py), and starts again from the class means."""
+        from ..tasks.pooling import add_mean_pooling
+
+        if not add_mean_pooling(model):
+            return  # the backbone (a run of lmtune, a pruned teacher) pools by mean already
+        self.log(f"model.pooling mean: the head reads the mean of the tokens (layer {model.config.num_hidden_layers} "
+                 "appended, written to average them)")
+        if self.fresh and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
+            done = self.task.init_head(model, train_ds, self.cfg.model.head_init, self.fresh)
+            if done:
+                self.log(done + ", over the mean")
 
     def selection(self, metric: str, model):
         """(dev metric, higher is better) that picks the best epoch, or None where none can be."""

@@ -54,6 +54,8 @@ def check_components(cfg: RunConfig, source: Path | None = None) -> RunConfig:
         if refused := spec.refused(options, cfg.task):
             key, problem, fix = refused
             raise ConfigError(problem, where=where(section, key), fix=fix)
+    if cfg.model.pooling == "mean":
+        _check_mean_pooling(cfg, where)
     if cfg.peft:
         if cfg.training.freeze != "none":
             raise ConfigError("peft and training.freeze both choose what trains", where=where("training", "freeze"),
@@ -64,6 +66,20 @@ def check_components(cfg: RunConfig, source: Path | None = None) -> RunConfig:
 
         peft_config(cfg.peft, get_task(cfg.task).peft_task_type, total_steps=1, where=source)
     return cfg
+
+
+# Tasks whose models end in a sequence head (one prediction per text), which model.pooling feeds
+SEQUENCE_HEAD_TASKS = ("classification", "multi-label")
+
+
+def _check_mean_pooling(cfg: RunConfig, where) -> None:
+    if cfg.task not in SEQUENCE_HEAD_TASKS:
+        raise ConfigError(f"model.pooling: mean feeds a head that reads one vector per text; task {cfg.task!r} has none",
+                          where=where("model", "pooling"), fix="leave model.pooling at auto.")
+    if cfg.peft:
+        raise ConfigError("model.pooling: mean appends a layer of weights the backbone does not have, and a peft run "
+                          "saves only its adapters and head", where=where("model", "pooling"),
+                          fix="train without peft, or use model.pooling: first.")
 
 
 # Architectures whose positions start after the padding index: two of their positions are never used.

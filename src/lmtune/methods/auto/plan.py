@@ -10,7 +10,9 @@
    The gate (gate.py): unless the bootstrap got every held-out example right, supervised
    fine-tuning is measured on the same folds, and self-training is kept only where its pool
    labels are at least as right, at the pool's estimated class shares.
-3. The steps: self-training's preset (the finetune recipe then plans fewer where
+3. Supervised gets a contrastive first stage, and a head over the mean of the tokens where the
+   backbone was trained to pool so (model.pooling, tasks/pooling.py).
+4. The steps: self-training's preset (the finetune recipe then plans fewer where
    `training.time_budget` would not hold them at the speed it measures on this machine).
 
 Every measurement and the reason for the choice go to the log and to `auto` in lmtune_run.json;
@@ -65,7 +67,7 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
         return _decided(cfg, {"name": "supervised"}, record, log, "task_options.long_text: chunks trains on windows, "
                         "and the semi-supervised methods read one row per text, so supervised")
     if not data.unlabeled:
-        return _supervised(cfg, record, log, "no unlabeled text, so supervised")
+        return _supervised(cfg, model, record, log, "no unlabeled text, so supervised")
     classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
     splits = folds(classes, cfg.seed)
@@ -75,7 +77,7 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:
-        return _supervised(cfg, record, log, why)
+        return _supervised(cfg, model, record, log, why)
     method = {**SELF_TRAINING, "bootstrap": choice.bootstrap, "bootstrap_views": list(choice.views)}
     if choice.bootstrap == "descriptions":
         method["label_descriptions"] = descriptions
@@ -197,21 +199,43 @@ def _by_checks(order: list[Candidate], views, classes, n, described, record, lab
     return None, "no bootstrap passes its checks, so supervised"
 
 
-def _supervised(cfg: RunConfig, record: dict, log, why: str) -> Plan:
+def _supervised(cfg: RunConfig, model, record: dict, log, why: str) -> Plan:
     """Supervised, with the contrastive first stage where the config leaves it to auto (and the
-    backbone trains)."""
-    training = {}
+    backbone trains), and the head reading the mean of the tokens where the backbone was trained
+    to pool so (model.pooling auto)."""
+    training, chosen_model = {}, {}
     if ("contrastive_steps" not in cfg.training.model_fields_set and cfg.peft is None
             and cfg.training.freeze != "head-only"):  # a frozen backbone leaves the stage nothing to shape
         training["contrastive_steps"] = SUPERVISED_CONTRASTIVE_STEPS
         why += f", after {SUPERVISED_CONTRASTIVE_STEPS} contrastive steps on pairs of the labels"
-    return _decided(cfg, {"name": "supervised"}, record, log, why, training)
+    if cfg.model.pooling == "auto" and cfg.peft is None:
+        pooling, reason = _pooling(model, cfg.model.revision)
+        record["pooling"] = {"chosen": pooling, "why": reason}
+        if pooling == "mean":
+            chosen_model["pooling"] = "mean"
+            why += ", the head reading the mean of the tokens (the backbone was trained to pool so)"
+    return _decided(cfg, {"name": "supervised"}, record, log, why, training, chosen_model)
 
 
-def _decided(cfg: RunConfig, method: dict, record: dict, log, why: str, training: dict | None = None) -> Plan:
-    record.update(chosen=method, training=training or {}, why=why)
+def _pooling(model, revision: str | None) -> tuple[str, str]:
+    """mean where the backbone declares mean pooling and its layers can average; first otherwise."""
+    from ...tasks.pooling import declared_pooling, has_mean_pooling, mean_pooling_problem
+
+    if has_mean_pooling(model):
+        return "mean", "the backbone's head reads the mean of the tokens already"
+    declared = declared_pooling(getattr(model, "name_or_path", None), revision)
+    if declared != "mean":
+        return "first", f"the backbone declares {declared or 'no'} pooling of its own"
+    problem = mean_pooling_problem(model)
+    return ("first", problem) if problem else ("mean", "the backbone pools by mean (its sentence-transformers config)")
+
+
+def _decided(cfg: RunConfig, method: dict, record: dict, log, why: str, training: dict | None = None,
+             model: dict | None = None) -> Plan:
+    record.update(chosen=method, training=training or {}, why=why, **({"model": model} if model else {}))
     log(f"auto: {why}")
     resolved = cfg.model_copy(update={
         "method": type(cfg.method).model_validate(method),
-        "training": cfg.training.model_copy(update=training or {})})
+        "training": cfg.training.model_copy(update=training or {}),
+        "model": cfg.model.model_copy(update=model or {})})
     return Plan(resolved, record)

@@ -125,7 +125,8 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
             accuracy = result.metrics["test"]["accuracy"]
             auto = art.read_json(result.run_dir / art.RUN_FILE).get("auto")
             # what method auto chose and why, so a row below supervised can be traced to its decision
-            chose = {"auto": {key: auto.get(key) for key in ("chosen", "why", "gate", "held_out")}} if auto else {}
+            kept = ("chosen", "why", "gate", "held_out", "training", "model")
+            chose = {"auto": {key: auto.get(key) for key in kept}} if auto else {}
     return {"dataset": dataset, "model": args.model, "split": "dev" if args.dev else "test",
             "labels_per_class": k, "method": row_method(method, k, args),
             "seed": seed,

@@ -15,8 +15,8 @@ import lmtune
 from conftest import toy_run_config
 from lmtune import artifacts as art
 from lmtune.errors import ConfigError
-from lmtune.recipes.export import export
 from lmtune.recipes.distill import distill
+from lmtune.recipes.export import export
 from lmtune.recipes.validation import validate_config
 from lmtune.tasks.pooling import MARK, add_mean_pooling, declared_pooling, has_mean_pooling, mean_pooling_problem
 

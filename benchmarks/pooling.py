@@ -34,26 +34,27 @@ def features(model, tokenizer, texts: list[str], max_length: int, batch_size: in
 
     import torch
 
+    from lmtune.evaluation.predict import embed_texts
+    from lmtune.models import backbone_of
     from lmtune.tasks.classification import head_features, output_layer
     from lmtune.tasks.pooling import add_mean_pooling
 
     pooled = copy.deepcopy(model)
     add_mean_pooling(pooled)
-    out: dict[str, list] = {name: [] for name in FEATURES}
+    heads = {FEATURES[0]: model, FEATURES[2]: pooled}
+    out: dict[str, list] = {name: [] for name in heads}
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
                               return_tensors="pt")
-            with head_features(output_layer(model, model.config.num_labels)) as first:
-                states = model(**batch, output_hidden_states=True).hidden_states[-1]
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            mean = (states * mask).sum(1) / mask.sum(1)
-            with head_features(output_layer(pooled, pooled.config.num_labels)) as appended:
-                pooled(**batch)
-            out[FEATURES[0]].append(first[0])
-            out[FEATURES[1]].append(torch.nn.functional.normalize(mean, dim=-1))
-            out[FEATURES[2]].append(appended[0])
-    return {name: torch.cat(rows).float().numpy() for name, rows in out.items()}
+            for name, task_model in heads.items():
+                with head_features(output_layer(task_model, task_model.config.num_labels)) as captured:
+                    task_model(**batch)
+                out[name].append(captured[0])
+    rows = {name: torch.cat(parts).float().numpy() for name, parts in out.items()}
+    # the mean as the embedding probe and the bootstraps take it (L2-normalised)
+    rows[FEATURES[1]] = embed_texts(backbone_of(model), tokenizer, texts, max_length=max_length, progress=False)
+    return {name: rows[name] for name in FEATURES}
 
 
 def probes(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict[str, float]:

@@ -107,6 +107,19 @@ def load_error(name: str, source: str, exc: Exception) -> ModelError:
                           "or use a local directory or 'default'.")
 
 
+def backbone_file(resolved: str, name: str, revision: str | None = None) -> Path:
+    """A file of a backbone directory, or of a hub id (downloaded, or from the hub's cache)."""
+    if Path(resolved).is_dir():
+        return Path(resolved) / name
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(resolved, name, revision=revision))
+    except EntryNotFoundError as exc:  # not an OSError itself
+        raise OSError(str(exc)) from None
+
+
 def backbone_of(model):
     """The transformer body (BertModel, MPNetModel, GPT2Model, ...) of a task model, through a peft wrapper."""
     task_model = model.get_base_model() if hasattr(model, "peft_config") else model

@@ -72,8 +72,13 @@ class Finetune(Recipe):
             self.method = self.build_method(cfg)
         method = self.method
         if cfg.model.pooling == "mean":
-            self.pool_by_mean(model, train_ds)
-        if cfg.training.contrastive_steps and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
+            self.pool_by_mean(model)
+        resumed = self.resume and art.last_complete_checkpoint(self.run_dir)
+        if self.fresh and not resumed:  # after auto's plan: the head starts from the features it will read
+            done = task.init_head(model, train_ds, cfg.model.head_init, self.fresh)
+            if done:
+                log(done)
+        if cfg.training.contrastive_steps and not resumed:
             from ..training.contrastive import contrastive_stage
 
             self.run_info_extra["contrastive"] = contrastive_stage(model, task, cfg, data.train, train_ds, log)
@@ -212,8 +217,9 @@ class Finetune(Recipe):
                  f"{len(data.unlabeled)} unlabeled; {len(data.labels)} labels")
 
     def build_model(self):
-        """The task model on the backbone (its head started from the labeled examples), and the
-        encoded splits: (model, train dataset, what the trainer draws, dev dataset or None)."""
+        """The task model on the backbone (its new head still random: run() starts it once the
+        method and pooling are known), and the encoded splits: (model, train dataset, what the
+        trainer draws, dev dataset or None)."""
         cfg, task, data = self.cfg, self.task, self.data
         source = self.source
         model, self.fresh = task.build_model(source, cfg.model.revision,
@@ -225,25 +231,16 @@ class Finetune(Recipe):
         dev_ds = task.encode(data.dev).by_length() if data.dev else None
         for warning in task.warnings:
             self.log(f"warning: {warning}")
-        if self.fresh and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
-            done = task.init_head(model, train_ds, cfg.model.head_init, self.fresh)
-            if done:
-                self.log(done)
         return model, train_ds, train_set, dev_ds
 
-    def pool_by_mean(self, model, train_ds) -> None:
+    def pool_by_mean(self, model) -> None:
         """model.pooling mean (set, or chosen by auto): the head reads the mean of the tokens
-        through one appended layer (tasks/pooling.py), and starts again from the class means."""
+        through one appended layer (tasks/pooling.py)."""
         from ..tasks.pooling import add_mean_pooling
 
-        if not add_mean_pooling(model):
-            return  # the backbone (a run of lmtune, a pruned teacher) pools by mean already
-        self.log(f"model.pooling mean: the head reads the mean of the tokens (layer {model.config.num_hidden_layers} "
-                 "appended, written to average them)")
-        if self.fresh and not (self.resume and art.last_complete_checkpoint(self.run_dir)):
-            done = self.task.init_head(model, train_ds, self.cfg.model.head_init, self.fresh)
-            if done:
-                self.log(done + ", over the mean")
+        if add_mean_pooling(model):  # False: the backbone (a run of lmtune, a pruned teacher) has it already
+            self.log(f"model.pooling mean: the head reads the mean of the tokens (layer "
+                     f"{model.config.num_hidden_layers} appended, written to average them)")
 
     def selection(self, metric: str, model):
         """(dev metric, higher is better) that picks the best epoch, or None where none can be."""

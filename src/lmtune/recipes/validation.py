@@ -90,12 +90,12 @@ def check_backbone(cfg: RunConfig, source: Path | None = None) -> str:
     """The backbone exists (a packaged name, a directory with a config, or a hub id) and takes
     `model.max_length` tokens; returns where it loads from. Reads its config.json itself (a
     hub id's from the hub): transformers' AutoConfig would import torch."""
-    from ..models import load_error, resolve_backbone
+    from ..models import backbone_file, load_error, resolve_backbone
 
     name = cfg.model.name
     resolved = resolve_backbone(name, cfg.model.revision)
     try:
-        backbone = json.loads(backbone_config_file(resolved, cfg.model.revision).read_text(encoding="utf-8"))
+        backbone = json.loads(backbone_file(resolved, "config.json", cfg.model.revision).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise load_error(name, resolved, exc) from None
     positions = backbone.get("max_position_embeddings") or backbone.get("n_positions")
@@ -107,15 +107,3 @@ def check_backbone(cfg: RunConfig, source: Path | None = None) -> str:
                               fix=f"set model.max_length to at most {usable}.")
     return resolved
 
-
-def backbone_config_file(resolved: str, revision: str | None) -> Path:
-    """config.json of a backbone directory, or of a hub id (downloaded, or from the hub's cache)."""
-    if Path(resolved).is_dir():
-        return Path(resolved) / "config.json"
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(resolved, "config.json", revision=revision))
-    except EntryNotFoundError as exc:  # not an OSError itself
-        raise OSError(str(exc)) from None

@@ -33,37 +33,22 @@ def has_mean_pooling(model) -> bool:
 
 
 def declared_pooling(source: str | Path | None, revision: str | None = None) -> str | None:
-    """How a sentence-transformers backbone pools ("mean", "cls", ...), from its modules.json and
-    Pooling config; None for a backbone without them (or a hub id that cannot be reached)."""
+    """How a sentence-transformers backbone (a directory or a hub id) pools ("mean", "cls", ...),
+    from its modules.json and Pooling config; None for a backbone without them."""
+    from ..models import backbone_file
+
     if not source:
         return None
-    folder = Path(source)
-    if not folder.is_dir():
-        folder = _hub_folder(str(source), revision)
-        if folder is None:
-            return None
     try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        modules = json.loads(backbone_file(str(source), "modules.json", revision).read_text(encoding="utf-8"))
         pooling = next(m for m in modules if str(m.get("type", "")).endswith("Pooling"))
-        options = json.loads((folder / pooling.get("path", "") / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, StopIteration, AttributeError):
+        config = backbone_file(str(source), "/".join(p for p in (pooling.get("path"), "config.json") if p), revision)
+        options = json.loads(config.read_text(encoding="utf-8"))
+    except Exception:  # no such files, or a hub repo out of reach (offline, gated): the architecture's own head
         return None
     modes = [mode for mode in ("mean_tokens", "cls_token", "max_tokens", "mean_sqrt_len_tokens")
              if options.get(f"pooling_mode_{mode}")]
     return {"mean_tokens": "mean", "cls_token": "cls"}.get(modes[0], modes[0]) if len(modes) == 1 else None
-
-
-def _hub_folder(repo: str, revision: str | None) -> Path | None:
-    from huggingface_hub import hf_hub_download
-
-    try:
-        modules = Path(hf_hub_download(repo, "modules.json", revision=revision))
-        pooling = next(m for m in json.loads(modules.read_text(encoding="utf-8"))
-                       if str(m.get("type", "")).endswith("Pooling"))
-        hf_hub_download(repo, f"{pooling['path']}/config.json", revision=revision)
-    except Exception:  # offline, gated, not a sentence-transformers repo: the architecture's own head
-        return None
-    return modules.parent
 
 
 def mean_pooling_problem(model) -> str | None:

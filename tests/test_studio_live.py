@@ -267,7 +267,7 @@ def test_browser_labels_by_keyboard_trains_reads_the_report_and_fixes_a_label(tm
         assert len(labeled) == 8 and all(t.label == truth(t.text) for t in labeled)  # the undone mistake is gone
 
         driver.find_element(By.LINK_TEXT, "Train").click()
-        driver.find_element(By.ID, "start").click()
+        wait.until(shows.element_to_be_clickable((By.ID, "start"))).click()
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "progress"))
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.LINK_TEXT, "report") or  # live progress
                                         d.find_element(By.ID, "phase").text.strip() not in ("", "preparing"))
@@ -286,7 +286,9 @@ def test_browser_labels_by_keyboard_trains_reads_the_report_and_fixes_a_label(tm
         other = "neg" if before == "pos" else "pos"
         Select(row.find_element(By.NAME, "label")).select_by_value(other)
         row.find_element(By.TAG_NAME, "button").click()
+        wait.until(shows.staleness_of(row))  # the old page still shows #issues until the post is answered
         wait.until(lambda d: d.find_elements(By.ID, "issues"))
+        assert not driver.find_elements(By.ID, "msg"), driver.find_element(By.ID, "msg").text
         assert Store(studio_dir).get(text_id).label == other
         shot("report-fixed")
 

@@ -333,6 +333,32 @@ def test_supervised_held_out_trains_a_copy_per_fold_and_predicts_each_held_out_e
     assert sum("auto: supervised on fold" in m for m in messages) == 4
 
 
+def test_the_fold_models_read_the_mean_of_the_tokens_where_the_supervised_route_would(tiny_backbone, monkeypatch):
+    """The gate weighs self-training against supervised as the run would train it: a config with
+    model.pooling mean gives each fold's copy the averaging layer, and leaves the task model as built."""
+    from conftest import sentiment_rows
+    from lmtune.data.examples import TextExample as Example
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks.classification import Classification
+    from lmtune.training import cross_fit
+
+    cfg = validate_config({"data": {"train": "unused.csv"}, "model": {"name": str(tiny_backbone), "max_length": 32,
+                                                                      "pooling": "mean"},
+                           "training": {"epochs": 1, "batch_size": 4}})
+    examples = [Example(r["text"], r["label"]) for r in sentiment_rows(2, seed=5)]
+    task = Classification(["neg", "pos"], load_tokenizer(str(tiny_backbone)), 32, cfg.task_options)
+    model, fresh = task.build_model(str(tiny_backbone))
+    layers = model.config.num_hidden_layers
+    scored = []
+    real = cross_fit.predict_logits
+    monkeypatch.setattr(cross_fit, "predict_logits", lambda fitted, *a, **k: scored.append(
+        (getattr(fitted.config, "lmtune_pooling", None), fitted.config.num_hidden_layers)) or real(fitted, *a, **k))
+    classes = np.array([task.labels.index(e.label) for e in examples])
+    cross_fit.supervised_held_out(model, task, cfg, examples, folds(classes, 0), fresh, lambda m: None)
+    assert scored == [("mean", layers + 1)] * 2
+    assert model.config.num_hidden_layers == layers and getattr(model.config, "lmtune_pooling", None) is None
+
+
 def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_the_gate(toy_config, monkeypatch):
     planning = importlib.import_module("lmtune.methods.auto.plan")
 
@@ -347,6 +373,11 @@ def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_th
         return choice, why, best
 
     monkeypatch.setattr(planning, "choose", one_wrong)
+    cross_fit = importlib.import_module("lmtune.training.cross_fit")
+    trained_as = []
+    real_fit = cross_fit.supervised_held_out
+    monkeypatch.setattr(cross_fit, "supervised_held_out", lambda model, task, cfg, *a, **k:
+                        trained_as.append(cfg) or real_fit(model, task, cfg, *a, **k))
     toy_config["data"]["labels_per_class"] = 8
     toy_config["training"].update(batch_size=4)
     messages = []
@@ -359,6 +390,8 @@ def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_th
     assert gate["kept"] == (info["method"] == "self-training")
     assert sum(gate["pool_shares"].values()) == pytest.approx(1, abs=1e-3)
     assert sum("auto: supervised on fold" in m for m in messages) == info["auto"]["held_out"]["folds"]
+    # the fold models train as auto's supervised route would: with its contrastive first stage
+    assert [c.training.contrastive_steps for c in trained_as] == [planning.SUPERVISED_CONTRASTIVE_STEPS]
 
 
 # ---------------------------------------------------------------- the contrastive stage

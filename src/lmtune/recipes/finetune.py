@@ -163,14 +163,14 @@ class Finetune(Recipe):
         from ..methods.auto import plan
         from ..training.cross_fit import supervised_held_out
 
-        def yardstick(splits):  # the gate's measure of supervised fine-tuning, fold by fold
+        def yardstick(splits, supervised):  # the gate's measure of supervised fine-tuning, fold by fold
             import random
 
             from ..methods.auto.gate import SHARE_SAMPLE
 
             pool = [ex.text for ex in self.data.unlabeled]
             sample = random.Random(self.cfg.seed).sample(pool, min(SHARE_SAMPLE, len(pool)))
-            return supervised_held_out(model, self.task, self.cfg, self.data.train, splits, self.fresh, self.log,
+            return supervised_held_out(model, self.task, supervised, self.data.train, splits, self.fresh, self.log,
                                        sample)
 
         chosen = plan(self.cfg, self.task, self.data, model, self.log, yardstick)

@@ -11,14 +11,15 @@ import numpy as np
 from ..config import RunConfig
 from ..evaluation.predict import predict_logits
 from ..methods import build_method
+from ..tasks.pooling import add_mean_pooling
 from .contrastive import contrastive_stage
 from .in_memory import fit_in_memory, quiet
 
 
 def supervised_held_out(model, task, cfg: RunConfig, examples: list, splits: list[tuple[np.ndarray, np.ndarray]],
                         fresh: list[str], log, pool_texts: list[str] = ()) -> tuple[np.ndarray, np.ndarray | None]:
-    """The class each labeled example gets from the supervised model trained without its fold
-    (-1 where no fold holds it out), and the classes' shares among that model's answers on
+    """The class each labeled example gets from the supervised model trained without its fold,
+    as `cfg` trains it (its pooling, contrastive stage and steps) (-1 where no fold holds it out), and the classes' shares among that model's answers on
     `pool_texts`, mean over the folds (None without texts). `model`: the task model as built,
     before training; `fresh`: its newly initialised weights (the head, started again from each
     fold's examples)."""
@@ -39,8 +40,11 @@ def supervised_held_out(model, task, cfg: RunConfig, examples: list, splits: lis
 
 
 def _fit(model, task, cfg: RunConfig, examples: list, fresh: list[str]):
-    """A copy trained as a supervised run would train it: head from these examples, the
-    contrastive stage where configured, then the supervised loss."""
+    """A copy trained as a supervised run would train it: the head over the mean of the tokens
+    where model.pooling says so, started from these examples, the contrastive stage where
+    configured, then the supervised loss."""
+    if cfg.model.pooling == "mean":
+        add_mean_pooling(model)
     dataset = task.encode(examples)
     if fresh:
         task.init_head(model, dataset, cfg.model.head_init, fresh)

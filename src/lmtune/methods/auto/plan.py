@@ -8,8 +8,8 @@
    supervised, since pseudo labels would be noise. Where a class has one example, nothing can
    be held out: the bootstraps' own checks decide, in order (clusters, descriptions, labels).
    The gate (gate.py): unless the bootstrap got every held-out example right, supervised
-   fine-tuning is measured on the same folds, and self-training is kept only where its pool
-   labels are at least as right, at the pool's estimated class shares.
+   fine-tuning, as step 3 would train it, is measured on the same folds, and self-training is
+   kept only where its pool labels are at least as right, at the pool's estimated class shares.
 3. Supervised gets a contrastive first stage, and a head over the mean of the tokens where the
    backbone was trained to pool so (model.pooling, tasks/pooling.py).
 4. The steps: self-training's preset (the finetune recipe then plans fewer where
@@ -52,9 +52,9 @@ class Plan:
 
 def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     """The recipe for this data. `model`: the task model, whose backbone embeds the texts;
-    `yardstick(splits)`: (each labeled example's class from supervised fine-tuning without its
-    fold, the classes' shares among that model's answers on pool texts) (training/cross_fit.py;
-    None: no gate)."""
+    `yardstick(splits, config)`: (each labeled example's class from supervised fine-tuning
+    without its fold, as `config` trains it, the classes' shares among that model's answers on
+    pool texts) (training/cross_fit.py; None: no gate)."""
     options = cfg.method.options()
     chosen_options = AutoOptions.model_validate(options)
     allowed, descriptions = chosen_options.candidates, chosen_options.label_descriptions
@@ -73,7 +73,9 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     splits = folds(classes, cfg.seed)
     choice, why, best = choose(views, classes, len(task.labels), described, allowed, splits, record, log)
     if choice is not None and best is not None and yardstick is not None and chosen_options.gate:
-        choice, why = _gate(choice, why, best, classes, task.labels, splits, yardstick, record, log)
+        supervised = _supervised(cfg, model, {}, lambda _: None, "").config  # the route the gate weighs against
+        choice, why = _gate(choice, why, best, classes, task.labels, splits,
+                            lambda s: yardstick(s, supervised), record, log)
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:

@@ -19,10 +19,10 @@ from .in_memory import fit_in_memory, quiet
 def supervised_held_out(model, task, cfg: RunConfig, examples: list, splits: list[tuple[np.ndarray, np.ndarray]],
                         fresh: list[str], log, pool_texts: list[str] = ()) -> tuple[np.ndarray, np.ndarray | None]:
     """The class each labeled example gets from the supervised model trained without its fold,
-    as `cfg` trains it (its pooling, contrastive stage and steps) (-1 where no fold holds it out), and the classes' shares among that model's answers on
-    `pool_texts`, mean over the folds (None without texts). `model`: the task model as built,
-    before training; `fresh`: its newly initialised weights (the head, started again from each
-    fold's examples)."""
+    as `cfg` trains it (its pooling, contrastive stage and steps; -1 where no fold holds it
+    out), and the classes' shares among that model's answers on `pool_texts`, mean over the
+    folds (None without texts). `model`: the task model as built, before training; `fresh`: its
+    newly initialised weights (the head, started again from each fold's examples)."""
     cfg = cfg.model_copy(update={"method": type(cfg.method).model_validate({"name": "supervised"})})
     predicted, shares = np.full(len(examples), -1), []
     for k, (train, held) in enumerate(splits, 1):

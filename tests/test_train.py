@@ -76,8 +76,10 @@ def test_same_seed_same_weights(toy_config, tmp_path):
     assert any(not torch.equal(a[k], other[k]) for k in a)
 
 
-def test_resume_after_interruption_reaches_the_same_metrics(toy_config, tmp_path):
+@pytest.mark.parametrize("pooling", ["first", "mean"])  # mean: the appended averaging layer resumes too
+def test_resume_after_interruption_reaches_the_same_metrics(toy_config, tmp_path, pooling):
     toy_config["training"]["epochs"] = 3  # 80 rows / batch 8 = 10 steps per epoch
+    toy_config["model"]["pooling"] = pooling
     reference = run(toy_config)
     toy_config["output_dir"] = str(tmp_path / "killed")
     with pytest.raises(KeyboardInterrupt):

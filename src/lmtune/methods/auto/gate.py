@@ -11,10 +11,12 @@ class and wrong on the common one labels most of the pool wrong.
 
 The burden of proof is on self-training: a bootstrap that scores a little better on a dozen
 held-out examples has often labeled the pool no better than chance (BENCHMARKS.md, "method
-auto"). So besides scoring at least as well at the pool's shares, it must win a one-sided sign
-test over the held-out examples where exactly one route is right (the paired comparison,
-McNemar's exact test). A few held-out examples per class resolve differences of tens of points,
-not of one or two: the gate cannot promise the last point.
+auto"). So besides scoring at least as well at the pool's shares, it must show it, one of two
+ways: win a one-sided sign test over the held-out examples where exactly one route is right
+(the paired comparison, McNemar's exact test), or be right on so many held-out examples that
+luck would do it less than once in a thousand times (clusters that are the classes; a dozen
+examples rarely show a paired win). A few held-out examples per class resolve differences of
+tens of points, not of one or two: the gate cannot promise the last point.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ from ..self_training.clusters import binomial_tail
 from .held_out import Measured
 
 EVIDENCE = 0.05  # the largest chance, were the two routes equally right, of the bootstrap's wins over supervised
+# ... or the largest chance of its held-out score, were it guessing the commonest class: chosen on
+# dev splits, between the bootstraps that failed (0.004, 0.025) and those that won (<= 0.0001)
+FAR_BEYOND_CHANCE = 0.001
 
 
 @dataclass
@@ -38,14 +43,16 @@ class Verdict:
     wins: int = 0  # held-out examples the bootstrap gets right and supervised wrong
     losses: int = 0  # the other way round
     chance: float = 1.0  # the sign test: P(at least `wins` of the wins + losses) were both routes equally right
+    luck: float = 1.0  # P(the bootstrap's held-out score or better) answering the commonest class by chance
 
     @property
     def shown(self) -> bool:
-        return self.chance <= EVIDENCE
+        return self.chance <= EVIDENCE or self.luck <= FAR_BEYOND_CHANCE
 
     def summary(self, labels: list[str]) -> dict:
         return {"bootstrap": round(self.semi, 4), "supervised": round(self.supervised, 4), "kept": self.keep,
                 "wins": self.wins, "losses": self.losses, "sign_test": round(self.chance, 4),
+                "beyond_chance": float(f"{self.luck:.3g}"),
                 "pool_shares": {label: round(float(s), 4) for label, s in zip(labels, self.shares)},
                 "recall": {route: {labels[c]: round(r, 4) for c, r in per_class.items()}
                            for route, per_class in self.recall.items()}}
@@ -105,8 +112,11 @@ def judge(bootstrap: Measured, supervised: np.ndarray, supervised_shares: np.nda
     found = {"bootstrap": recalls(semi_answers, truth), "supervised": recalls(plain_answers, truth)}
     semi, plain = weighted(found["bootstrap"], shares), weighted(found["supervised"], shares)
     wins, losses = paired(semi_answers == truth, plain_answers == truth)
-    chance = binomial_tail(wins, wins + losses, 0.5)
-    return Verdict(semi >= plain and chance <= EVIDENCE, semi, plain, shares, found, wins, losses, chance)
+    majority = np.bincount(truth).max() / len(truth)
+    verdict = Verdict(False, semi, plain, shares, found, wins, losses, binomial_tail(wins, wins + losses, 0.5),
+                      binomial_tail(int((semi_answers == truth).sum()), len(truth), majority))
+    verdict.keep = semi >= plain and verdict.shown
+    return verdict
 
 
 def paired(first_right: np.ndarray, second_right: np.ndarray) -> tuple[int, int]:

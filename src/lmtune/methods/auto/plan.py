@@ -10,7 +10,8 @@
    The gate (gate.py): unless the bootstrap got every held-out example right, supervised
    fine-tuning, as step 3 would train it, is measured on the same folds, and self-training is
    kept only where its pool labels are shown more right: at least as right at the pool's
-   estimated class shares, and winning a sign test over the examples only one route gets right.
+   estimated class shares, and either winning a sign test over the examples only one route
+   gets right or scoring far beyond chance.
 3. Supervised gets a contrastive first stage, and a head over the mean of the tokens where the
    backbone was trained to pool so (model.pooling, tasks/pooling.py).
 4. The steps: self-training's preset (the finetune recipe then plans fewer where
@@ -30,7 +31,7 @@ from ...config import RunConfig
 from ...options.methods import AutoOptions
 from ..self_training.clusters import bootstrap_problem, lexical_features
 from ..self_training.descriptions import disagreement_problem
-from .gate import EVIDENCE, judge
+from .gate import EVIDENCE, FAR_BEYOND_CHANCE, judge
 from .held_out import Candidate, Measured, better_than_chance, candidates, folds, held_out_accuracy, label_pool
 
 # What auto trains with when the pool is labeled: self-training keeping the bootstrap's labels
@@ -173,15 +174,17 @@ def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, 
     measured = (f"at the pool's estimated class shares ({shares}) the {choice.name} bootstrap labels "
                 f"{verdict.semi:.0%} of held-out examples right, supervised fine-tuning on the other folds "
                 f"{verdict.supervised:.0%}")
-    duel = (f"; it is right on {verdict.wins} held-out examples supervised gets wrong, and wrong on {verdict.losses} "
-            f"it gets right (chance of that much lead by luck {verdict.chance:.0%})")
+    duel = (f"; it is right on {verdict.wins} held-out examples supervised gets wrong and wrong on {verdict.losses} "
+            f"it gets right (luck gives such a lead {verdict.chance:.0%} of the time, and such a score "
+            f"{verdict.luck:.2g} of the time)")
     if verdict.keep:
         return choice, f"{why}; {measured}{duel}"
     if verdict.semi < verdict.supervised:
         return None, (f"{measured}: self-training would learn from labels less right than the labels alone give, "
                       "so supervised")
     return None, (f"{measured}{duel}: not enough to show its pool labels are better than the labels alone (a lead "
-                  f"that luck gives more than {EVIDENCE:.0%} of the time), so supervised")
+                  f"luck gives under {EVIDENCE:.0%} of the time, or a score under {FAR_BEYOND_CHANCE:.1%}), "
+                  "so supervised")
 
 
 def _by_checks(order: list[Candidate], views, classes, n, described, record, labeler):

@@ -176,7 +176,7 @@ def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, 
                 f"{verdict.supervised:.0%}")
     duel = (f"; it is right on {verdict.wins} held-out examples supervised gets wrong and wrong on {verdict.losses} "
             f"it gets right (luck gives such a lead {verdict.chance:.0%} of the time, and such a score "
-            f"{verdict.luck:.2g} of the time)")
+            f"{verdict.luck * 100:.2g}% of the time)")
     if verdict.keep:
         return choice, f"{why}; {measured}{duel}"
     if verdict.semi < verdict.supervised:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..self_training.clusters import binomial_tail
-from .held_out import Measured
+from .held_out import Measured, luck_of
 
 EVIDENCE = 0.05  # the largest chance, were the two routes equally right, of the bootstrap's wins over supervised
 # ... or the largest chance of its held-out score, were it guessing the commonest class: chosen on
@@ -35,19 +35,22 @@ FAR_BEYOND_CHANCE = 0.001
 
 @dataclass
 class Verdict:
-    keep: bool  # self-training's pool labels are shown to be more right than supervised fine-tuning's answers
     semi: float  # the bootstrap's held-out accuracy at the pool's shares
     supervised: float  # supervised fine-tuning's, the same way
     shares: np.ndarray  # the pool's estimated class shares
     recall: dict  # route -> each class's share of its held-out examples answered right
-    wins: int = 0  # held-out examples the bootstrap gets right and supervised wrong
-    losses: int = 0  # the other way round
-    chance: float = 1.0  # the sign test: P(at least `wins` of the wins + losses) were both routes equally right
-    luck: float = 1.0  # P(the bootstrap's held-out score or better) answering the commonest class by chance
+    wins: int  # held-out examples the bootstrap gets right and supervised wrong
+    losses: int  # the other way round
+    chance: float  # the sign test: P(at least `wins` of the wins + losses) were both routes equally right
+    luck: float  # P(the bootstrap's held-out score or better) answering the commonest class by chance
 
     @property
     def shown(self) -> bool:
         return self.chance <= EVIDENCE or self.luck <= FAR_BEYOND_CHANCE
+
+    @property
+    def keep(self) -> bool:  # self-training's pool labels are shown to be more right than supervised's answers
+        return self.semi >= self.supervised and self.shown
 
     def summary(self, labels: list[str]) -> dict:
         return {"bootstrap": round(self.semi, 4), "supervised": round(self.supervised, 4), "kept": self.keep,
@@ -112,11 +115,8 @@ def judge(bootstrap: Measured, supervised: np.ndarray, supervised_shares: np.nda
     found = {"bootstrap": recalls(semi_answers, truth), "supervised": recalls(plain_answers, truth)}
     semi, plain = weighted(found["bootstrap"], shares), weighted(found["supervised"], shares)
     wins, losses = paired(semi_answers == truth, plain_answers == truth)
-    majority = np.bincount(truth).max() / len(truth)
-    verdict = Verdict(False, semi, plain, shares, found, wins, losses, binomial_tail(wins, wins + losses, 0.5),
-                      binomial_tail(int((semi_answers == truth).sum()), len(truth), majority))
-    verdict.keep = semi >= plain and verdict.shown
-    return verdict
+    return Verdict(semi, plain, shares, found, wins, losses, binomial_tail(wins, wins + losses, 0.5),
+                   luck_of(int((semi_answers == truth).sum()), len(truth), truth))
 
 
 def paired(first_right: np.ndarray, second_right: np.ndarray) -> tuple[int, int]:

@@ -107,5 +107,10 @@ def held_out_accuracy(candidate: Candidate, views: dict, classes: np.ndarray, n_
 def better_than_chance(measured: Measured, classes: np.ndarray, level: float = 0.05) -> bool:
     """Whether the held-out accuracy is above what always answering the commonest class gives,
     beyond what luck would do `level` of the time."""
-    majority = np.bincount(classes).max() / len(classes)
-    return binomial_tail(measured.correct, measured.total, majority) <= level
+    return luck_of(measured.correct, measured.total, classes) <= level
+
+
+def luck_of(correct: int, total: int, classes: np.ndarray) -> float:
+    """P(`correct` of `total` held-out examples right, or more) for a guess at the rate of the
+    commonest of `classes`."""
+    return binomial_tail(correct, total, np.bincount(classes).max() / len(classes))

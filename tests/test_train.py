@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
@@ -168,6 +169,44 @@ def test_prototype_head_separates_classes_before_any_training(tiny_backbone, toy
     init_head_from_prototypes(model, data, task.collator())
     after = (model(**batch).logits.argmax(-1) == labels).float().mean()
     assert after > before and after >= 0.8, (before, after)
+
+
+@pytest.mark.parametrize("labels", [["neg", "pos"], ["a", "b", "c"]])
+def test_probe_head_answers_as_the_logistic_regression_on_its_features(tiny_backbone, tmp_path, labels):
+    """head_init probe: at step 0 the model's probabilities are scikit-learn's logistic regression
+    fitted on what the output layer receives (two classes: one row written as two)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from lmtune.data.examples import TextExample as Example
+    from lmtune.models import load_tokenizer
+    from lmtune.tasks import get_task
+    from lmtune.tasks.classification import head_inputs, init_head_from_probe, output_layer
+
+    words = ["good fine great", "bad awful poor", "table chair desk"]
+    examples = [Example(f"{words[i % len(labels)]} {j}", labels[i % len(labels)]) for j in range(4)
+                for i in range(len(labels))]
+    task = get_task("classification")(labels, load_tokenizer(str(tiny_backbone)), 32)
+    torch.manual_seed(0)
+    model = task.build_model(str(tiny_backbone))[0].eval()
+    data = task.encode(examples)
+    layer = output_layer(model, len(labels))
+    feats, y = head_inputs(model, layer, data, list(range(len(data))), task.collator())
+    expected = LogisticRegression(max_iter=3000).fit(feats.numpy(), y.numpy()).predict_proba(feats.numpy())
+    assert init_head_from_probe(model, data, task.collator())
+    batch = task.collator()([data[i] for i in range(len(data))])
+    batch.pop("labels")
+    with torch.no_grad():
+        probs = model(**batch).logits.softmax(-1).numpy()
+    assert np.allclose(probs, expected, atol=1e-4)
+    missing = task.encode([ex for ex in examples if ex.label != labels[0]])
+    weight = layer.weight.clone()
+    assert not init_head_from_probe(model, missing, task.collator())  # a class with no example: left alone
+    assert torch.equal(layer.weight, weight)
+
+
+def test_probe_head_is_for_single_label_classification(toy_config):
+    with pytest.raises(ConfigError, match="head_init: probe fits a logistic regression"):
+        validate_config({**toy_config, "task": "multi-label-classification", "model": {"head_init": "probe"}})
 
 
 def test_prototype_head_reads_at_most_its_cap_per_class(tiny_backbone, toy_files, monkeypatch):

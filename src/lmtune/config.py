@@ -60,8 +60,9 @@ class ModelConfig(StrictModel):
     name: str = "default"
     revision: str | None = None
     max_length: int = Field(256, ge=8, le=8192)
-    # "prototype": classifier rows start at the class means of the pooled features (few-shot).
-    head_init: Literal["prototype", "random"] = "prototype"
+    # "prototype": classifier rows start at the class means of the features the head reads;
+    # "probe": as a logistic regression fitted on them (single-label classification)
+    head_init: Literal["prototype", "probe", "random"] = "prototype"
     # What a sequence classifier's head reads. first: the architecture's own (the first token);
     # mean: the mean of the tokens, through one appended layer (tasks/pooling.py); auto: mean where
     # method auto trains supervised on a backbone that pools by mean (its sentence-transformers
@@ -225,7 +226,7 @@ class RunConfig(StrictModel):
     output_dir: str | None = None
 
     @model_validator(mode="after")
-    def _balance_is_for_classification(self):
+    def _options_fit_the_task(self):
         t = self.training
         if self.task != "classification" and (t.class_weights != "none" or t.sampler != "random"):
             raise ValueError(f"training.class_weights and training.sampler: balanced weigh single-label classes; "
@@ -235,6 +236,9 @@ class RunConfig(StrictModel):
                              + (f"task {self.task!r} has no such pairs" if self.task != "classification" else
                                 "with peft only the adapters would be saved, not the tuned backbone")
                              + " (set it to 0)")
+        if self.model.head_init == "probe" and self.task != "classification":
+            raise ValueError(f"model.head_init: probe fits a logistic regression to single-label classes; task "
+                             f"{self.task!r} has none (use prototype or random)")
         return self
 
     def to_yaml(self) -> str:

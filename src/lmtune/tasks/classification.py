@@ -42,12 +42,16 @@ class Classification(Task):
                                           **config_overrides)
 
     def init_head(self, model, train_dataset, head_init: str, fresh: list[str]) -> str | None:
-        if head_init != "prototype":
+        if head_init == "random":
             return None
         passed = pass_through_hidden_layers(model, fresh)
-        init_head_from_prototypes(model, train_dataset, self.collator())
-        return ("classifier head initialised from the class means of the labeled examples"
-                + (f" ({', '.join(passed)} started as the identity)" if passed else ""))
+        start = init_head_from_probe if head_init == "probe" else init_head_from_prototypes
+        if not start(model, train_dataset, self.collator()):
+            return None
+        what = ("a logistic regression on the labeled examples' features" if head_init == "probe"
+                else "the class means of the labeled examples")
+        return f"classifier head initialised as {what}" + (f" ({', '.join(passed)} started as the identity)"
+                                                           if passed else "")
 
     def adjust_after_training(self, model, data, seed: int, log, **predict_options) -> dict:
         """Calibrate on dev (tasks/temperature.py), then predict with class_prior's shares
@@ -326,9 +330,19 @@ def scaled_head(directions: torch.Tensor, bias: torch.Tensor, feats: torch.Tenso
     return min(float(scale), MAX_ROW_NORM / float(directions.norm(dim=1).max().clamp_min(1e-12)))
 
 
+def labeled_head_inputs(model, dataset: EncodedDataset, collate, batch_size: int = 32):
+    """(output layer, what it receives for up to PROTOTYPE_EXAMPLES rows of each class, their
+    classes), or None where a class has no example (a head cannot be fitted to it)."""
+    layer = output_layer(model, model.config.num_labels)
+    rows = prototype_rows([int(f["labels"]) for f in dataset.features], PROTOTYPE_EXAMPLES)
+    feats, y = head_inputs(model, layer, dataset, rows, collate, batch_size)
+    return (layer, feats, y) if len(torch.unique(y)) == layer.out_features else None
+
+
 @torch.no_grad()
-def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> None:
-    """Set the output layer to a nearest-class-mean classifier over the features it receives.
+def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> bool:
+    """Set the output layer to a nearest-class-mean classifier over the features it receives
+    (False, the head left alone, where a class has no example).
 
     With a handful of labels per class a random head wastes the first epochs (and often the
     run) on finding directions the backbone already separates; starting from the class means
@@ -336,14 +350,11 @@ def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_siz
     logit_c(x) = a * [(x - m) . (mu_c - m) - |mu_c - m|^2 / 2], m = mean of the class means
     (a nearest-class-mean rule, written as a linear layer).
     """
-    layer = output_layer(model, model.config.num_labels)
-    rows = prototype_rows([int(f["labels"]) for f in dataset.features], PROTOTYPE_EXAMPLES)
-    feats, y = head_inputs(model, layer, dataset, rows, collate, batch_size)
-    present = torch.unique(y)
-    means = torch.stack([feats[y == c].mean(0) for c in range(layer.out_features)
-                         ]) if len(present) == layer.out_features else None
-    if means is None:
-        return  # a class without examples: leave the random head alone
+    inputs = labeled_head_inputs(model, dataset, collate, batch_size)
+    if inputs is None:
+        return False
+    layer, feats, y = inputs
+    means = torch.stack([feats[y == c].mean(0) for c in range(layer.out_features)])
     centre = means.mean(0)
     directions = means - centre
     bias = -((directions * centre).sum(1) + directions.pow(2).sum(1) / 2)
@@ -351,6 +362,31 @@ def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_siz
     # gradient for the backbone; rows no longer than MAX_ROW_NORM: on features whose classes barely
     # differ, a huge head would turn the first small change of the backbone into exploding logits
     scale = scaled_head(directions, bias, feats)
-    layer.weight.copy_((scale * directions).to(layer.weight.dtype))
+    _set_head(layer, scale * directions, scale * bias)
+    return True
+
+
+@torch.no_grad()
+def init_head_from_probe(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> bool:
+    """Set the output layer to a logistic regression (scikit-learn's defaults, L2 with C = 1)
+    fitted on the features it receives: the frozen-feature probe, written as the head, so the
+    model at step 0 answers as the probe does and fine-tuning starts from there (linear probing
+    then fine-tuning). False, the head left alone, where a class has no example."""
+    from sklearn.linear_model import LogisticRegression
+
+    inputs = labeled_head_inputs(model, dataset, collate, batch_size)
+    if inputs is None:
+        return False
+    layer, feats, y = inputs
+    probe = LogisticRegression(max_iter=3000).fit(feats.numpy(), y.numpy())
+    weight, bias = torch.from_numpy(probe.coef_).float(), torch.from_numpy(probe.intercept_).float()
+    if layer.out_features == 2:  # one row for class 1 against class 0: the same softmax as +-half of it
+        weight, bias = torch.cat([-weight, weight]) / 2, torch.cat([-bias, bias]) / 2
+    _set_head(layer, weight, bias)
+    return True
+
+
+def _set_head(layer: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    layer.weight.copy_(weight.to(layer.weight.dtype))
     if layer.bias is not None:
-        layer.bias.copy_((scale * bias).to(layer.bias.dtype))
+        layer.bias.copy_(bias.to(layer.bias.dtype))

@@ -182,14 +182,25 @@ def test_auto_without_unlabeled_text_is_supervised(toy_config):
     result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
     info = art.read_json(result.run_dir / art.RUN_FILE)
     assert info["method"] == "supervised" and info["auto"]["why"].startswith("no unlabeled text, so supervised")
-    # the contrastive first stage auto adds to its supervised route ran, and the config records it
-    assert info["auto"]["training"] == {"contrastive_steps": 30} and info["contrastive"]
-    assert "contrastive_steps: 30" in (result.run_dir / "lmtune_config.yaml").read_text()
+    # auto's supervised route trains as SetFit does: the contrastive stage tunes the backbone, then the
+    # head alone trains from a probe of the shaped features; the config records it
+    assert info["auto"]["training"] == {"contrastive_steps": 30, "freeze": "head-only"} and info["contrastive"]
+    assert info["auto"]["model"] == {"head_init": "probe"}  # the toy backbone declares no pooling: first
+    saved = lmtune.load_config(result.run_dir / art.CONFIG_FILE)
+    assert (saved.training.contrastive_steps, saved.training.freeze, saved.model.head_init) == (30, "head-only", "probe")
+    assert info["parameters"]["trainable"] == 32 * 2 + 2  # the classifier alone after the stage
+    assert any("logistic regression" in m for m in messages)
 
     toy_config["training"]["contrastive_steps"] = 0  # said by the user: auto leaves it
     toy_config["output_dir"] += "-without"
     info = art.read_json(lmtune.train(validate_config(toy_config), progress=False, log=messages.append).run_dir / art.RUN_FILE)
     assert info["auto"]["training"] == {} and "contrastive" not in info
+
+    del toy_config["training"]["contrastive_steps"]
+    toy_config["training"]["freeze"] = "none"  # fine-tune everything, said by the user
+    toy_config["output_dir"] += "-full"
+    info = art.read_json(lmtune.train(validate_config(toy_config), progress=False, log=messages.append).run_dir / art.RUN_FILE)
+    assert info["auto"]["training"] == {"contrastive_steps": 30} and "head_init" not in info["auto"].get("model", {})
 
 
 def test_a_time_budget_caps_the_steps_at_the_measured_speed(toy_config, monkeypatch):
@@ -424,8 +435,9 @@ def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_th
     assert gate["kept"] == (info["method"] == "self-training")
     assert sum(gate["pool_shares"].values()) == pytest.approx(1, abs=1e-3)
     assert sum("auto: supervised on fold" in m for m in messages) == info["auto"]["held_out"]["folds"]
-    # the fold models train as auto's supervised route would: with its contrastive first stage
-    assert [c.training.contrastive_steps for c in trained_as] == [planning.SUPERVISED_CONTRASTIVE_STEPS]
+    # the fold models train as auto's supervised route would: its contrastive stage, then the head alone
+    assert [(c.training.contrastive_steps, c.training.freeze, c.model.head_init) for c in trained_as] == [
+        (planning.SUPERVISED_CONTRASTIVE_STEPS, "head-only", "probe")]
 
 
 # ---------------------------------------------------------------- the contrastive stage

@@ -44,3 +44,20 @@ def test_freeze_none_trains_everything_and_bad_specs_fail_early(toy_config):
     toy_config["training"]["freeze"] = "top-3"  # the tiny model has 2 layers
     with pytest.raises(ConfigError, match="top-1 .. top-2"):
         lmtune.train(validate_config(toy_config), progress=False, log=lambda m: None)
+
+
+def test_head_only_after_a_contrastive_stage_is_setfits_recipe(toy_config, tiny_backbone, tmp_path):
+    """Under head-only the contrastive stage tunes the backbone, and then only the head trains:
+    runs of 1 and 4 epochs end with the same backbone (the stage's) and different heads."""
+    toy_config["training"]["contrastive_steps"] = 5
+    runs = {}
+    for epochs in (1, 4):
+        toy_config["training"]["epochs"] = epochs
+        toy_config["output_dir"] = str(tmp_path / f"setfit-{epochs}")
+        result, names, changed = trained_weights(toy_config, tiny_backbone, "head-only")
+        assert {k for k in changed if k.startswith("encoder.layer.")}, "the stage moved no layer"
+        assert art.read_json(result.run_dir / art.RUN_FILE)["parameters"]["trainable"] == 32 * 2 + 2
+        runs[epochs] = load_file(result.run_dir / "model.safetensors")
+    short, long = runs[1], runs[4]
+    assert all(torch.equal(short[k], long[k]) for k in short if k.startswith("bert."))
+    assert not torch.equal(short["classifier.weight"], long["classifier.weight"])

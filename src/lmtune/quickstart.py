@@ -7,7 +7,7 @@ from .recipes.validation import load_config
 # Few-shot defaults, chosen on this task and written down in BENCHMARKS.md.
 PRESET = {
     "data": {"builtin": "bbc_news", "test_size": 1000, "dev_size": 0, "labels_per_class": 4},
-    "model": {"name": "default", "max_length": 256, "head_init": "prototype"},
+    "model": {"name": "default", "max_length": 256},
     # no dev set: every label goes to training; fixed epochs instead of early stopping
     "training": {"epochs": 15, "batch_size": 8, "learning_rate": 1e-4, "warmup": 0.1},
     "output_dir": "runs/quickstart",

@@ -1,5 +1,7 @@
 """`training.contrastive_steps`: a first stage on pairs of labeled texts (methods/contrastive.py),
-then the head started again from the class means of the features the stage shaped."""
+then the head started again (model.head_init) from the features the stage shaped. With
+`training.freeze: head-only` the stage tunes the backbone and the run then trains the head alone
+on the features it left: SetFit's recipe (pairs shape the encoder, a classifier learns on top)."""
 from __future__ import annotations
 
 import time
@@ -17,7 +19,8 @@ def contrastive_stage(model, task, cfg: RunConfig, examples: list, dataset, log)
     if not steps:
         return None
     started = time.perf_counter()
-    apply_freezing(model, cfg.training.freeze)  # the stage moves only what the run itself will train
+    if cfg.training.freeze != "head-only":  # the stage moves only what the run itself will train, but
+        apply_freezing(model, cfg.training.freeze)  # under head-only it is the one time the backbone moves
     stage = cfg.model_copy(update={"training": cfg.training.model_copy(update={"max_steps": steps})})
     fit_in_memory(model, task, stage, PairContrast(PairContrast.Config(), task), examples, dataset)
     # no square layer is reset this time: the stage trained the one the features pass through

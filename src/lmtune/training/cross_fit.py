@@ -13,6 +13,7 @@ from ..evaluation.predict import predict_logits
 from ..methods import build_method
 from ..tasks.pooling import add_mean_pooling
 from .contrastive import contrastive_stage
+from .freezing import apply_freezing
 from .in_memory import fit_in_memory, quiet
 
 
@@ -42,11 +43,12 @@ def supervised_held_out(model, task, cfg: RunConfig, examples: list, splits: lis
 def _fit(model, task, cfg: RunConfig, examples: list, fresh: list[str]):
     """A copy trained as a supervised run would train it: the head over the mean of the tokens
     where model.pooling says so, started from these examples, the contrastive stage where
-    configured, then the supervised loss."""
+    configured, then the supervised loss on what training.freeze leaves trainable."""
     if cfg.model.pooling == "mean":
         add_mean_pooling(model)
     dataset = task.encode(examples)
     if fresh:
         task.init_head(model, dataset, cfg.model.head_init, fresh)
     contrastive_stage(model, task, cfg, examples, dataset, quiet)
+    apply_freezing(model, cfg.training.freeze)
     return fit_in_memory(model, task, cfg, build_method(cfg, task), examples, dataset)

@@ -12,8 +12,9 @@
    kept only where its pool labels are shown more right: at least as right at the pool's
    estimated class shares, and either winning a sign test over the examples only one route
    gets right or scoring far beyond chance.
-3. Supervised gets a contrastive first stage, and a head over the mean of the tokens where the
-   backbone was trained to pool so (model.pooling, tasks/pooling.py).
+3. Supervised trains as SetFit does: a contrastive first stage tunes the backbone, then the head
+   alone trains, started as a logistic regression on the features the stage shaped; the head
+   reads the mean of the tokens where the backbone was trained to pool so (tasks/pooling.py).
 4. The steps: self-training's preset (the finetune recipe then plans fewer where
    `training.time_budget` would not hold them at the speed it measures on this machine).
 
@@ -40,7 +41,9 @@ from .held_out import Candidate, Measured, better_than_chance, candidates, folds
 SELF_TRAINING = {"name": "self-training", "rounds": 0, "unlabeled_ratio": 2.0, "bootstrap_checks": False}
 SELF_TRAINING_STEPS = 120
 # Where auto trains supervised (single-label classification, full fine-tuning): a contrastive
-# first stage, better than without on 8 of 9 dev-split pairs (BENCHMARKS.md, "method auto")
+# first stage, better than without on 8 of 9 dev-split pairs (BENCHMARKS.md, "method auto"); then
+# the head alone from a probe of the shaped features, better than fine-tuning everything after
+# the stage (BENCHMARKS.md, "auto's supervised route as SetFit trains")
 SUPERVISED_CONTRASTIVE_STEPS = 30
 BUDGET_RESHUFFLES = 20
 
@@ -212,14 +215,19 @@ def _by_checks(order: list[Candidate], views, classes, n, described, record, lab
 
 
 def _supervised(cfg: RunConfig, model, record: dict, log, why: str) -> Plan:
-    """Supervised, with the contrastive first stage where the config leaves it to auto (and the
-    backbone trains), and the head reading the mean of the tokens where the backbone was trained
-    to pool so (model.pooling auto)."""
+    """Supervised as SetFit trains, where the config leaves it to auto (and the backbone trains):
+    a contrastive first stage shapes the backbone, then only the head trains, started as a
+    logistic regression on the features the stage left; and the head reading the mean of the
+    tokens where the backbone was trained to pool so (model.pooling auto)."""
     training, chosen_model = {}, {}
     if ("contrastive_steps" not in cfg.training.model_fields_set and cfg.peft is None
-            and cfg.training.freeze != "head-only"):  # a frozen backbone leaves the stage nothing to shape
+            and cfg.training.freeze != "head-only"):  # the user's frozen backbone: no stage to shape it
         training["contrastive_steps"] = SUPERVISED_CONTRASTIVE_STEPS
         why += f", after {SUPERVISED_CONTRASTIVE_STEPS} contrastive steps on pairs of the labels"
+        if "freeze" not in cfg.training.model_fields_set and "head_init" not in cfg.model.model_fields_set:
+            training["freeze"], chosen_model["head_init"] = "head-only", "probe"
+            why += (" and then the head alone, started as a logistic regression on the features they shaped "
+                    "(SetFit's recipe)")
     if cfg.model.pooling == "auto" and cfg.peft is None:
         pooling, reason = _pooling(model, cfg.model.revision)
         record["pooling"] = {"chosen": pooling, "why": reason}

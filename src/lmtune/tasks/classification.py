@@ -370,8 +370,8 @@ def init_head_from_prototypes(model, dataset: EncodedDataset, collate, batch_siz
 def init_head_from_probe(model, dataset: EncodedDataset, collate, batch_size: int = 32) -> bool:
     """Set the output layer to a logistic regression (scikit-learn's defaults, L2 with C = 1)
     fitted on the features it receives: the frozen-feature probe, written as the head, so the
-    model at step 0 answers as the probe does and fine-tuning starts from there (linear probing
-    then fine-tuning). False, the head left alone, where a class has no example."""
+    model at step 0 answers as the probe does (after a contrastive stage and with only the head
+    training, SetFit's classifier). False, the head left alone, where a class has no example."""
     from sklearn.linear_model import LogisticRegression
 
     inputs = labeled_head_inputs(model, dataset, collate, batch_size)

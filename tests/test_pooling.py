@@ -112,7 +112,7 @@ def test_auto_reads_the_mean_where_the_backbone_pools_by_mean(tiny_backbone, tmp
     log = []
     result = lmtune.train(validate_config(toy_run_config(backbone, tmp_path)), progress=False, log=log.append)
     info = art.read_json(result.run_dir / art.RUN_FILE)
-    assert info["method"] == "supervised" and info["auto"]["model"] == {"pooling": "mean"}
+    assert info["method"] == "supervised" and info["auto"]["model"] == {"head_init": "probe", "pooling": "mean"}
     assert info["auto"]["pooling"]["chosen"] == "mean" and "head reading the mean" in info["auto"]["why"]
     assert any("layer 3 appended" in line for line in log) and "pooling: mean" in (
         result.run_dir / art.CONFIG_FILE).read_text()
@@ -129,7 +129,7 @@ def test_auto_reads_the_mean_where_the_backbone_pools_by_mean(tiny_backbone, tmp
     (tmp_path / "plain").mkdir()
     plain = lmtune.train(validate_config(toy_run_config(tiny_backbone, tmp_path / "plain")), **QUIET)
     info = art.read_json(plain.run_dir / art.RUN_FILE)
-    assert info["auto"]["pooling"]["chosen"] == "first" and "model" not in info["auto"]
+    assert info["auto"]["pooling"]["chosen"] == "first" and "pooling" not in info["auto"]["model"]
     assert AutoModelForSequenceClassification.from_pretrained(plain.run_dir).config.num_hidden_layers == 2
 
 

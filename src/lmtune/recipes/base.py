@@ -16,6 +16,16 @@ from ..training.common import begin_run, check_resumable, finish_records, fit, i
 from .validation import check_components
 
 
+def release_process_group() -> None:
+    """Tear this rank's process group down before it exits while rank 0 still scores: left to
+    interpreter exit, its communication threads were seen to abort the process (SIGABRT), and
+    torchrun then reports the whole run as failed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 @contextlib.contextmanager
 def stop_on_sigterm():
     """SIGTERM (a scheduler, systemd, docker stop) ends training the way Ctrl-C does, so the run
@@ -93,6 +103,7 @@ class Recipe:
                 self.interrupted()
                 raise
         if not is_main_process():  # rank 0 saves and scores the model all ranks trained
+            release_process_group()
             return self.result({})
         self.save()
         metrics = self.score()

@@ -12,18 +12,16 @@ import time
 
 from ..artifacts import RUN_FILE, last_complete_checkpoint, write_json
 from ..config import RunConfig
-from ..training.common import begin_run, check_resumable, finish_records, fit, is_main_process, start_records
+from ..training.common import (
+    begin_run,
+    check_resumable,
+    finish_records,
+    fit,
+    is_main_process,
+    release_process_group,
+    start_records,
+)
 from .validation import check_components
-
-
-def release_process_group() -> None:
-    """Tear this rank's process group down before it exits while rank 0 still scores: left to
-    interpreter exit, its communication threads were seen to abort the process (SIGABRT), and
-    torchrun then reports the whole run as failed."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 @contextlib.contextmanager

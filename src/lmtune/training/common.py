@@ -26,6 +26,16 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def release_process_group() -> None:
+    """Tear this rank's process group down before it exits while rank 0 still scores: left to
+    interpreter exit, its communication threads were seen to abort the process (SIGABRT), and
+    torchrun then reports the whole run as failed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 

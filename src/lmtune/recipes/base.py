@@ -107,4 +107,5 @@ class Recipe:
         metrics = self.score()
         metrics["wall_seconds"] = round(time.time() - self.started, 1)
         finish_records(self.run_dir, self.run_info, metrics, self.cfg.training.keep_checkpoints)
+        release_process_group()
         return self.result(metrics)

@@ -27,12 +27,14 @@ def is_main_process() -> bool:
 
 
 def release_process_group() -> None:
-    """Tear this rank's process group down before it exits while rank 0 still scores: left to
-    interpreter exit, its communication threads were seen to abort the process (SIGABRT), and
-    torchrun then reports the whole run as failed."""
+    """Under torchrun, every rank waits here until rank 0 has saved and scored the model, then
+    all tear the process group down together. A rank that left alone while rank 0 scored was
+    seen to abort at interpreter exit (SIGABRT), and to hang when it tore its group down alone;
+    either way torchrun failed a finished run. A no-op in a single process."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

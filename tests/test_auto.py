@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import lmtune
-from conftest import sentiment_rows, write_csv
 from lmtune import artifacts as art
 from lmtune.errors import ConfigError
 from lmtune.methods.auto.held_out import Candidate, folds, label_pool
@@ -202,19 +201,6 @@ def test_auto_without_unlabeled_text_is_supervised(toy_config):
     toy_config["output_dir"] += "-full"
     info = art.read_json(lmtune.train(validate_config(toy_config), progress=False, log=messages.append).run_dir / art.RUN_FILE)
     assert info["auto"]["training"] == {"contrastive_steps": 30} and "head_init" not in info["auto"].get("model", {})
-
-
-def test_auto_with_one_label_per_class_trains_the_head_alone_without_a_stage(toy_config, tmp_path):
-    rows = sentiment_rows(3, seed=5)
-    one_each = [next(r for r in rows if r["label"] == label) for label in ("pos", "neg")]
-    toy_config["data"]["train"] = str(write_csv(tmp_path / "one-each.csv", one_each))
-    messages = []
-    result = lmtune.train(validate_config(toy_config), progress=False, log=messages.append)
-    info = art.read_json(result.run_dir / art.RUN_FILE)
-    # no two texts share a label, so no pair for the stage to pull together: the head alone, a probe
-    assert info["auto"]["training"] == {"freeze": "head-only"} and "contrastive" not in info
-    assert info["auto"]["model"] == {"head_init": "probe"} and "no class has two labeled examples" in info["auto"]["why"]
-    assert info["parameters"]["trainable"] == 32 * 2 + 2
 
 
 def test_a_time_budget_caps_the_steps_at_the_measured_speed(toy_config, monkeypatch):

@@ -13,8 +13,7 @@
    estimated class shares, and either winning a sign test over the examples only one route
    gets right or scoring far beyond chance.
 3. Supervised trains as SetFit does: a contrastive first stage tunes the backbone, then the head
-   alone trains, started as a logistic regression on the features the stage shaped (with one
-   labeled example per class, no stage: the head alone on the backbone as it is); the head
+   alone trains, started as a logistic regression on the features the stage shaped; the head
    reads the mean of the tokens where the backbone was trained to pool so (tasks/pooling.py).
 4. The steps: self-training's preset (the finetune recipe then plans fewer where
    `training.time_budget` would not hold them at the speed it measures on this machine).
@@ -72,20 +71,20 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     if getattr(task, "windows", False):
         return _decided(cfg, {"name": "supervised"}, record, log, "task_options.long_text: chunks trains on windows, "
                         "and the semi-supervised methods read one row per text, so supervised")
-    classes = np.array([task.labels.index(ex.label) for ex in data.train])
     if not data.unlabeled:
-        return _supervised(cfg, model, classes, record, log, "no unlabeled text, so supervised")
+        return _supervised(cfg, model, record, log, "no unlabeled text, so supervised")
+    classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
     splits = folds(classes, cfg.seed)
     choice, why, best = choose(views, classes, len(task.labels), described, allowed, splits, record, log)
     if choice is not None and best is not None and yardstick is not None and chosen_options.gate:
-        supervised = _supervised(cfg, model, classes, {}, lambda _: None, "").config  # the route the gate weighs against
+        supervised = _supervised(cfg, model, {}, lambda _: None, "").config  # the route the gate weighs against
         choice, why = _gate(choice, why, best, classes, task.labels, splits,
                             lambda s: yardstick(s, supervised), record, log)
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:
-        return _supervised(cfg, model, classes, record, log, why)
+        return _supervised(cfg, model, record, log, why)
     method = {**SELF_TRAINING, "bootstrap": choice.bootstrap, "bootstrap_views": list(choice.views)}
     if choice.bootstrap == "descriptions":
         method["label_descriptions"] = descriptions
@@ -215,28 +214,20 @@ def _by_checks(order: list[Candidate], views, classes, n, described, record, lab
     return None, "no bootstrap passes its checks, so supervised"
 
 
-def _supervised(cfg: RunConfig, model, classes: np.ndarray, record: dict, log, why: str) -> Plan:
+def _supervised(cfg: RunConfig, model, record: dict, log, why: str) -> Plan:
     """Supervised as SetFit trains, where the config leaves it to auto (and the backbone trains):
     a contrastive first stage shapes the backbone, then only the head trains, started as a
     logistic regression on the features the stage left; and the head reading the mean of the
-    tokens where the backbone was trained to pool so (model.pooling auto). Where no class has
-    two labeled examples there is no pair of one label for the stage to pull together (it could
-    only push the few texts apart), so the head alone trains on the backbone as it is."""
+    tokens where the backbone was trained to pool so (model.pooling auto)."""
     training, chosen_model = {}, {}
-    head_left = "freeze" not in cfg.training.model_fields_set and "head_init" not in cfg.model.model_fields_set
     if ("contrastive_steps" not in cfg.training.model_fields_set and cfg.peft is None
             and cfg.training.freeze != "head-only"):  # the user's frozen backbone: no stage to shape it
-        if np.bincount(classes).max(initial=0) >= 2:
-            training["contrastive_steps"] = SUPERVISED_CONTRASTIVE_STEPS
-            why += f", after {SUPERVISED_CONTRASTIVE_STEPS} contrastive steps on pairs of the labels"
-            if head_left:
-                training["freeze"], chosen_model["head_init"] = "head-only", "probe"
-                why += (" and then the head alone, started as a logistic regression on the features they shaped "
-                        "(SetFit's recipe)")
-        elif head_left:
+        training["contrastive_steps"] = SUPERVISED_CONTRASTIVE_STEPS
+        why += f", after {SUPERVISED_CONTRASTIVE_STEPS} contrastive steps on pairs of the labels"
+        if "freeze" not in cfg.training.model_fields_set and "head_init" not in cfg.model.model_fields_set:
             training["freeze"], chosen_model["head_init"] = "head-only", "probe"
-            why += (", the head alone, started as a logistic regression on the backbone's features (no class has "
-                    "two labeled examples, so no pair of one label for a contrastive stage)")
+            why += (" and then the head alone, started as a logistic regression on the features they shaped "
+                    "(SetFit's recipe)")
     if cfg.model.pooling == "auto" and cfg.peft is None:
         pooling, reason = _pooling(model, cfg.model.revision)
         record["pooling"] = {"chosen": pooling, "why": reason}

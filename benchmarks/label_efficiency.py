@@ -54,6 +54,7 @@ DESCRIPTIONS["spam_assassin"] = {"ham": "a personal or work e-mail",
                                  "spam": "an unsolicited advertising e-mail"}
 WITH_DESCRIPTIONS = "self-training+desc"
 AUTO_WITH_DESCRIPTIONS = "auto+desc"  # method auto, given the same sentences
+AUTO_BACKBONE = "auto"  # --model auto: the config names no backbone (method auto may choose mpnet)
 
 
 def method_overrides(method: str, dataset: str) -> list[str]:
@@ -101,20 +102,22 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         dev_file = without_test_split(dataset, args.test_size, Path(tmp) / "dev-pool.jsonl") if args.dev else None
         overrides = data_config(dataset, k, args.test_size, args.max_unlabeled, dev_file) + [
-            f"seed={seed}", f"model.name={args.model}"]
+            f"seed={seed}", f"model.name={backbone(args)}"]
         if k is None:  # the ceiling: every pool label, a few epochs
             overrides += [f"training.epochs={args.ceiling_epochs}"]
         cfg = quickstart_config(k or 1, tmp + "/run", overrides + (method_overrides(method, dataset) + args.overrides
                                                           if method not in BASELINES else []))
+        if args.model == AUTO_BACKBONE:  # no backbone named: method auto may choose a stronger packaged one
+            cfg = cfg.model_copy(update={"model": type(cfg.model).model_validate(cfg.model.model_dump(exclude={"name"}))})
         if method in BASELINES:
             data = prepare_data(cfg.data, seed, "classification")
             fn = {"plain-trainer": lambda: _baselines.plain_trainer(
                       data.train, data.test, data.labels, output_dir=tmp + "/plain", seed=seed,
-                      num_train_epochs=args.plain_epochs, backbone=args.model),
+                      num_train_epochs=args.plain_epochs, backbone=backbone(args)),
                   "setfit": lambda: _baselines.setfit(data.train, data.test, data.labels, output_dir=tmp + "/setfit",
-                                                      seed=seed, backbone=args.model),
+                                                      seed=seed, backbone=backbone(args)),
                   "embedding-probe": lambda: _baselines.embedding_probe(data.train, data.test, data.labels,
-                                                                        backbone=args.model),
+                                                                        backbone=backbone(args)),
                   "tfidf-probe": lambda: _baselines.tfidf_probe(data.train, data.test, data.labels)}[method]
             accuracy, chose = fn()["accuracy"], {}
         else:
@@ -125,13 +128,18 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
             accuracy = result.metrics["test"]["accuracy"]
             auto = art.read_json(result.run_dir / art.RUN_FILE).get("auto")
             # what method auto chose and why, so a row below supervised can be traced to its decision
-            kept = ("chosen", "why", "gate", "held_out", "training", "model")
+            kept = ("chosen", "why", "gate", "held_out", "training", "model", "backbone")
             chose = {"auto": {key: auto.get(key) for key in kept}} if auto else {}
     return {"dataset": dataset, "model": args.model, "split": "dev" if args.dev else "test",
             "labels_per_class": k, "method": row_method(method, k, args),
             "seed": seed,
             "accuracy": round(accuracy, 4), "wall_s": round(time.perf_counter() - wall, 1),
             "cpu_s": round(time.process_time() - cpu, 1), **chose}
+
+
+def backbone(args) -> str:
+    """The backbone the baselines (and the config, before --model auto unnames it) use."""
+    return "default" if args.model == AUTO_BACKBONE else args.model
 
 
 def row_method(method: str, k: int | None, args) -> str:
@@ -206,7 +214,9 @@ def main() -> None:
                         choices=BASELINES + list(METHOD_PRESETS) + [WITH_DESCRIPTIONS, AUTO_WITH_DESCRIPTIONS],
                         default=["tfidf-probe", "embedding-probe", "plain-trainer", "setfit", "supervised", "auto",
                                  "mlm-aux", "self-training", "consistency", "fixmatch", WITH_DESCRIPTIONS])
-    parser.add_argument("--model", default="default", help="backbone of every row: default (MiniLM), mpnet, a directory")
+    parser.add_argument("--model", default="default",
+                        help="backbone of every row: default (MiniLM), mpnet, a directory, or auto (none named: "
+                             "method auto may choose mpnet; the baselines use default)")
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--max-unlabeled", type=int, default=3000, help="cap on the unlabeled pool per run")
     parser.add_argument("--plain-epochs", type=float, default=3.0, help="the Trainer's default")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -499,3 +500,120 @@ def test_contrastive_steps_are_refused_where_pairs_of_labels_do_not_exist(toy_co
         validate_config({**toy_config, "task": "token-classification"})
     with pytest.raises(ConfigError, match="adapters"):
         validate_config({**toy_config, "peft": {"method": "lora"}})
+
+
+# ---- a stronger packaged backbone (methods/auto/backbone.py) -----------------------------------
+
+def unnamed(toy_config, **method):
+    """The toy config with no backbone named (the user left it to lmtune)."""
+    del toy_config["model"]["name"]
+    return validate_config({**toy_config, **({"method": method} if method else {})})
+
+
+def test_the_stronger_backbone_is_a_candidate_only_where_the_config_leaves_the_backbone_to_auto(toy_config):
+    from lmtune.methods.auto.backbone import STRONGER, candidate
+
+    named = validate_config(toy_config)
+    assert candidate(named, lambda n: True, False) == (None, f"the config names its backbone ({named.model.name})")
+    cfg = unnamed(toy_config)
+    assert cfg.model.name == "default" and candidate(cfg, lambda n: True, False) == (STRONGER, "")
+    assert "not installed" in candidate(cfg, lambda n: False, False)[1]
+    assert "torchrun" in candidate(cfg, lambda n: True, True)[1]
+    assert candidate(cfg.model_copy(update={"task": "multi-label"}), lambda n: True, False)[0] is None
+    off = validate_config({**toy_config, "model": {"max_length": 32}, "method": {"name": "auto", "stronger_backbone": False}})
+    assert candidate(off, lambda n: True, False) == (None, "method.stronger_backbone is off")
+    supervised = validate_config({**toy_config, "model": {"max_length": 32}, "method": {"name": "supervised"}})
+    assert candidate(supervised, lambda n: True, False)[0] is None
+
+
+def test_the_plans_seconds_count_every_text_the_gate_and_the_longer_route(toy_config):
+    from lmtune.methods.auto.backbone import Speed, decide, planned_seconds
+
+    cfg = unnamed(toy_config)  # batch size 8
+    speed = Speed(forward_per_text=0.01, train_per_text=0.1, measured_in=2.0)
+    planned = planned_seconds(speed, cfg, n_train=8, n_pool=3000, n_scored=1000, supervised_steps=10, smallest_class=4)
+    # embedding 0.01 x 4008; supervised (30 + 10) x 8 x 0.1 = 32; gate 4 folds x (32 + 0.01 x 400);
+    # self-training 120 steps x 8 x (1 + 2) x 0.1 = 288, longer than supervised
+    assert planned == {"embedding": 40.1, "gate": 144.0, "training": 288.0, "total": 472.1}
+    assert planned_seconds(speed, cfg, 8, 3000, 1000, 10, 1)["gate"] == 0  # one example per class: no folds
+    assert planned_seconds(speed, cfg, 8, 0, 1000, 10, 4) == {"embedding": 10.1, "training": 32.0, "total": 42.1}
+    fits, why = decide(speed, planned, None)
+    assert fits and "fits the default budget (training.time_budget unset) of 15 min" in why and "7.9 min" in why
+    fits, why = decide(speed, planned, 420)
+    assert not fits and "does not fit training.time_budget of 7 min" in why
+
+
+@pytest.fixture
+def stronger_is_tiny(tiny_backbone, monkeypatch):
+    """The tiny backbone stands in for mpnet: a packaged backbone, installed."""
+    from lmtune import packaged
+    from lmtune.methods.auto import backbone
+
+    monkeypatch.setattr(backbone, "STRONGER", str(tiny_backbone))
+    monkeypatch.setitem(packaged.BACKBONES, str(tiny_backbone), packaged.BACKBONES["default"])
+    monkeypatch.setattr(packaged, "is_installed", lambda b: True)
+    return str(tiny_backbone)
+
+
+def test_auto_trains_on_the_stronger_backbone_where_its_plan_fits_and_records_why(toy_config, stronger_is_tiny):
+    messages = []
+    result = lmtune.train(unnamed(toy_config), progress=False, log=messages.append)
+    info = art.read_json(result.run_dir / art.RUN_FILE)
+    chose = info["auto"]["backbone"]
+    assert chose["chosen"] == stronger_is_tiny and chose["planned_seconds"]["total"] > 0
+    assert "gate" not in chose["planned_seconds"]  # no pool: the supervised route alone
+    assert any(m.startswith("auto: ") and "fits the default budget" in m and "so the run trains on" in m
+               for m in messages)
+    assert lmtune.load_config(result.run_dir / art.CONFIG_FILE).model.name == stronger_is_tiny
+
+
+def recipe_on(cfg, **options):
+    from lmtune.data import prepare_data
+    from lmtune.recipes.finetune import Finetune
+
+    recipe = Finetune(cfg, progress=False, log=lambda m: None, **options)
+    recipe.data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
+    return recipe
+
+
+def test_auto_keeps_the_default_backbone_where_the_stronger_one_does_not_fit(toy_config, stronger_is_tiny,
+                                                                            monkeypatch):
+    from lmtune.methods.auto.backbone import Speed
+    from lmtune.recipes.finetune import Finetune
+    from lmtune.tasks.classification import Classification
+
+    monkeypatch.setattr(Finetune, "measure_backbone", lambda self, cfg, task_cls: Speed(1.0, 30.0, 5.0))
+    toy_config["training"]["time_budget"] = "10m"
+    recipe = recipe_on(unnamed(toy_config))
+    cfg = recipe.choose_backbone(recipe.cfg, Classification)
+    assert cfg.model.name == "default" and recipe.backbone_choice["chosen"] == "default"
+    assert "does not fit training.time_budget of 10 min" in recipe.backbone_choice["why"]
+
+
+def test_a_resumed_run_keeps_the_backbone_it_started_on_without_timing_again(toy_config, stronger_is_tiny,
+                                                                             monkeypatch):
+    from lmtune.recipes.finetune import Finetune
+    from lmtune.tasks.classification import Classification
+
+    def not_again(self, cfg, task_cls):
+        raise AssertionError("a resumed run timed the backbone again")
+
+    monkeypatch.setattr(Finetune, "measure_backbone", not_again)
+    cfg = unnamed(toy_config)
+    run_dir = Path(cfg.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for started_on in ("default", stronger_is_tiny):
+        (run_dir / art.CONFIG_FILE).write_text(f"model:\n  name: {started_on}\n", encoding="utf-8")
+        recipe = recipe_on(cfg, resume=True)
+        assert recipe.choose_backbone(cfg, Classification).model.name == started_on
+        assert "the resumed run started on" in recipe.backbone_choice["why"]
+
+
+def test_measuring_a_backbone_times_a_forward_pass_and_a_training_step(toy_config, tiny_backbone):
+    from lmtune.tasks.classification import Classification
+
+    cfg = validate_config(toy_config)
+    recipe = recipe_on(cfg)
+    speed = recipe.measure_backbone(cfg, Classification)
+    assert speed.forward_per_text > 0 and speed.train_per_text > 0
+    assert speed.measured_in >= (speed.forward_per_text + speed.train_per_text) * 8  # both timed on 8 texts

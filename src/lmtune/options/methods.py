@@ -101,6 +101,9 @@ class AutoOptions(StrictModel):
     gate: bool = Field(
         True, description="fine-tune on the labels alone in each fold and keep self-training only where its pool "
                           "labels are at least as right on the held-out examples, weighted to the pool's class shares")
+    stronger_backbone: bool = Field(
+        True, description="where the config names no backbone: train on the packaged mpnet when it is installed and "
+                          "auto's plan fits training.time_budget (15 min without one) at the speed measured here")
 
 
 class ConsistencyOptions(SemiConfig):

@@ -30,6 +30,18 @@ from ..training.trainer import MethodTrainer
 from .base import Recipe
 from .validation import check_backbone
 
+TIMED_TEXTS = 8  # the run's own texts a candidate backbone is timed on (method auto)
+
+
+def saved_backbone(run_dir: Path) -> str | None:
+    """The backbone a run dir's resolved config names (None: no readable config)."""
+    import yaml
+
+    try:
+        return yaml.safe_load((run_dir / art.CONFIG_FILE).read_text(encoding="utf-8"))["model"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
 
 @dataclass
 class TrainResult:
@@ -55,6 +67,8 @@ class Finetune(Recipe):
         self.data = data = prepare_data(cfg.data, cfg.seed, cfg.task, cfg.task_options)
         self.report_data(data)
         cfg = self.cfg = self.fit_to_data(cfg, data)
+        if cfg.method.name == "auto":  # before the backbone is built: auto may train a stronger one
+            cfg = self.cfg = self.choose_backbone(cfg, task_cls)
         self.tokenizer = load_tokenizer(cfg.model.name, cfg.model.revision)
         self.task = task = task_cls(data.labels, self.tokenizer, cfg.model.max_length, cfg.task_options)
         metric = cfg.training.metric or next(iter(task.metrics))
@@ -174,8 +188,79 @@ class Finetune(Recipe):
                                        sample)
 
         chosen = plan(self.cfg, self.task, self.data, model, self.log, yardstick)
-        self.cfg, self.auto = chosen.config, chosen.record
+        self.cfg, self.auto = chosen.config, {**chosen.record, "backbone": self.backbone_choice}
         return chosen
+
+    backbone_choice: dict | None = None  # auto's choice of backbone and why, for the run file
+
+    def choose_backbone(self, cfg: RunConfig, task_cls) -> RunConfig:
+        """`cfg` on the stronger packaged backbone where auto may use it and its plan fits the
+        time budget at the speed measured here (methods/auto/backbone.py); a resumed run keeps
+        the backbone it started with."""
+        from ..methods.auto import backbone as auto_backbone
+        from ..packaged import BACKBONES, is_installed
+
+        name, why = auto_backbone.candidate(cfg, lambda n: is_installed(BACKBONES[n]), auto_backbone.is_distributed())
+        started_on = saved_backbone(self.run_dir) if self.resume else None
+        if name is not None and started_on not in (None, name):
+            name, why = None, f"the resumed run started on {started_on}"
+        if name is None:
+            self.backbone_choice = {"chosen": cfg.model.name, "why": why}
+            self.log(f"auto: the {cfg.model.name} backbone ({why})")
+            return cfg
+        stronger = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": name})})
+        if started_on == name:
+            fits, why, measured = True, f"the resumed run started on {name}", {}
+        else:
+            try:
+                speed = self.measure_backbone(stronger, task_cls)
+            except ConfigError as exc:  # e.g. a max_length the stronger backbone cannot take
+                self.backbone_choice = {"chosen": cfg.model.name, "why": f"{name}: {exc.message}"}
+                self.log(f"auto: the default backbone, not {name}: {exc.message}")
+                return cfg
+            data = self.data
+            smallest = min(sum(ex.label == label for ex in data.train) for label in data.labels)
+            planned = auto_backbone.planned_seconds(speed, cfg, len(data.train), len(data.unlabeled),
+                                                    len(data.dev) + len(data.test), optimizer_steps(cfg, len(data.train)),
+                                                    smallest)
+            fits, why = auto_backbone.decide(speed, planned, cfg.training.time_budget)
+            measured = {"planned_seconds": planned, "measured_in_seconds": round(speed.measured_in, 1)}
+        chosen = stronger if fits else cfg
+        self.backbone_choice = {"chosen": chosen.model.name, "why": why, **measured}
+        self.log(f"auto: {why}, so the run trains on " + (name if fits else f"the {cfg.model.name} backbone"))
+        if fits:
+            self.source = check_backbone(chosen)
+        return chosen
+
+    def measure_backbone(self, cfg: RunConfig, task_cls):
+        """The backbone of `cfg` timed on a few of the run's own texts: one forward pass and one
+        training step (methods/auto/backbone.Speed)."""
+        import random
+        import time
+
+        from ..device import choose_precision
+        from ..methods.auto.backbone import Speed
+        from ..training.time_budget import seconds_per_forward, seconds_per_step
+
+        started = time.perf_counter()
+        source = check_backbone(cfg)
+        self.log(f"auto: timing {cfg.model.name} on this machine, to see whether its plan fits the time budget")
+        task = task_cls(self.data.labels, load_tokenizer(cfg.model.name, cfg.model.revision), cfg.model.max_length,
+                        cfg.task_options)
+        model, _ = task.build_model(source, cfg.model.revision,
+                                    **config_overrides(source, cfg.model.revision, cfg.model.attention_dropout))
+        texts = self.data.train + self.data.unlabeled
+        sample = random.Random(cfg.seed).sample(texts, min(TIMED_TEXTS, len(texts)))
+        batch = task.collator()([{k: v for k, v in f.items() if k in ("input_ids", "attention_mask")}
+                                 for f in task.encode(sample).features])
+        precision = choose_precision(cfg.training.precision).precision
+        train, forward = seconds_per_step(model, [batch], precision), seconds_per_forward(model, batch, precision)
+        del model
+        # embedding and scoring batch texts of like length, so they pay for their own tokens, not the
+        # longest text's (training batches are drawn at random and pad as this one does)
+        tokens = batch["attention_mask"]
+        forward *= float(tokens.sum()) / tokens.numel()
+        return Speed(forward / len(sample), train / len(sample), time.perf_counter() - started)
 
     def steps_within_budget(self, model, cfg: RunConfig, train_ds, n_train: int) -> RunConfig:
         """`cfg` with no more steps than fit in training.time_budget at the speed of one step timed

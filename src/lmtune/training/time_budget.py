@@ -38,12 +38,16 @@ class TimeBudget(TrainerCallback):
 STEP_OVERHEAD = 1.2
 
 
+def _autocast(precision: str):
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+
 def seconds_per_step(model, batches: list[dict], precision: str) -> float:
     """Seconds one optimizer step on these batches (a labeled one, an unlabeled one) takes on
     this machine: forward and backward, timed twice (the first warms up), gradients cleared."""
-    import torch
-
-    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext())
+    autocast = _autocast(precision)
     was_training = model.training
     model.train()
     timings = []
@@ -57,6 +61,24 @@ def seconds_per_step(model, batches: list[dict], precision: str) -> float:
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return timings[-1] * STEP_OVERHEAD
+
+
+def seconds_per_forward(model, batch: dict, precision: str) -> float:
+    """Seconds one forward pass over `batch` takes without gradients (embedding, scoring), timed
+    twice (the first warms up)."""
+    import torch
+
+    autocast = _autocast(precision)
+    was_training = model.training
+    model.eval()
+    timings = []
+    with torch.no_grad(), autocast:
+        for _ in range(2):
+            started = time.perf_counter()
+            model(**{k: v for k, v in batch.items() if k != "labels"})
+            timings.append(time.perf_counter() - started)
+    model.train(was_training)
+    return timings[-1]
 
 
 def steps_within(seconds_left: float, step_seconds: float) -> int:

@@ -532,13 +532,15 @@ def test_the_plans_seconds_count_every_text_the_gate_and_the_longer_route(toy_co
     cfg = unnamed(toy_config)  # batch size 8
     speed = Speed(forward_per_text=0.01, train_per_text=0.1, measured_in=2.0)
     planned = planned_seconds(speed, cfg, n_train=8, n_pool=3000, n_scored=1000, supervised_steps=10, smallest_class=4)
-    # embedding 0.01 x 4008; supervised (30 + 10) x 8 x 0.1 = 32; gate 4 folds x (32 + 0.01 x 400);
-    # self-training 120 steps x 8 x (1 + 2) x 0.1 = 288, longer than supervised
-    assert planned == {"embedding": 40.1, "gate": 144.0, "training": 288.0, "total": 472.1}
+    # embedding 0.01 x 4008; supervised: 30 stage steps x 8 x 0.1 + 10 head-only steps x 8 x 0.01
+    # = 24.8; gate 4 folds x (24.8 + 0.01 x 400); self-training 120 steps x 8 x (1 + 2) x 0.1 = 288
+    assert planned == {"embedding": 40.1, "gate": 115.2, "training": 288.0, "total": 443.3}
     assert planned_seconds(speed, cfg, 8, 3000, 1000, 10, 1)["gate"] == 0  # one example per class: no folds
-    assert planned_seconds(speed, cfg, 8, 0, 1000, 10, 4) == {"embedding": 10.1, "training": 32.0, "total": 42.1}
+    assert planned_seconds(speed, cfg, 8, 0, 1000, 10, 4) == {"embedding": 10.1, "training": 24.8, "total": 34.9}
+    full = cfg.model_copy(update={"training": cfg.training.model_copy(update={"freeze": "none"})})
+    assert planned_seconds(speed, full, 8, 0, 1000, 10, 4)["training"] == 32.0  # every step trains the backbone
     fits, why = decide(speed, planned, None)
-    assert fits and "fits the default budget (training.time_budget unset) of 15 min" in why and "7.9 min" in why
+    assert fits and "fits the default budget (training.time_budget unset) of 15 min" in why and "7.4 min" in why
     fits, why = decide(speed, planned, 420)
     assert not fits and "does not fit training.time_budget of 7 min" in why
 
@@ -616,4 +618,4 @@ def test_measuring_a_backbone_times_a_forward_pass_and_a_training_step(toy_confi
     recipe = recipe_on(cfg)
     speed = recipe.measure_backbone(cfg, Classification)
     assert speed.forward_per_text > 0 and speed.train_per_text > 0
-    assert speed.measured_in >= (speed.forward_per_text + speed.train_per_text) * 8  # both timed on 8 texts
+    assert speed.measured_in >= speed.train_per_text * 24 / 1.2  # a step of 8 labeled + 16 pool texts, timed twice

@@ -30,8 +30,6 @@ from ..training.trainer import MethodTrainer
 from .base import Recipe
 from .validation import check_backbone
 
-TIMED_TEXTS = 8  # the run's own texts a candidate backbone is timed on (method auto)
-
 
 def saved_backbone(run_dir: Path) -> str | None:
     """The backbone a run dir's resolved config names (None: no readable config)."""
@@ -233,13 +231,13 @@ class Finetune(Recipe):
         return chosen
 
     def measure_backbone(self, cfg: RunConfig, task_cls):
-        """The backbone of `cfg` timed on a few of the run's own texts: one forward pass and one
+        """The backbone of `cfg` timed on a batch of the run's own texts: one forward pass and one
         training step (methods/auto/backbone.Speed)."""
         import random
         import time
 
         from ..device import choose_precision
-        from ..methods.auto.backbone import Speed
+        from ..methods.auto.backbone import Speed, timed_texts
         from ..training.time_budget import seconds_per_forward, seconds_per_step
 
         started = time.perf_counter()
@@ -250,7 +248,7 @@ class Finetune(Recipe):
         model, _ = task.build_model(source, cfg.model.revision,
                                     **config_overrides(source, cfg.model.revision, cfg.model.attention_dropout))
         texts = self.data.train + self.data.unlabeled
-        sample = random.Random(cfg.seed).sample(texts, min(TIMED_TEXTS, len(texts)))
+        sample = random.Random(cfg.seed).sample(texts, min(timed_texts(cfg), len(texts)))
         batch = task.collator()([{k: v for k, v in f.items() if k in ("input_ids", "attention_mask")}
                                  for f in task.encode(sample).features])
         precision = choose_precision(cfg.training.precision).precision

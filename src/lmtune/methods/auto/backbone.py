@@ -54,16 +54,29 @@ def is_distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def timed_texts(cfg: RunConfig) -> int:
+    """How many of the run's texts to time a step on: as many as one step of self-training's
+    route trains on (a labeled batch and the pool texts drawn with it), so the per-text cost is
+    the one at the batch size the run will use."""
+    return int(cfg.training.batch_size * (1 + SELF_TRAINING["unlabeled_ratio"]))
+
+
 def planned_seconds(speed: Speed, cfg: RunConfig, n_train: int, n_pool: int, n_scored: int,
                     supervised_steps: int, smallest_class: int) -> dict:
     """The seconds auto's plan can take on the candidate backbone, counted from `speed`:
     every labeled and pool text embedded for the plan, every dev and test text scored, and,
     with a pool, the gate's fold models (each the supervised route on a part of the labels,
     answering pool texts for the class shares; none where a class has one example) and the
-    longer of the two routes; without one, the supervised route. Upper bounds: the head-only
-    steps and the gate's folds are counted as training on all the labels."""
+    longer of the two routes; without one, the supervised route. The gate's folds are counted
+    as training on all the labels, the head-only steps as forward passes of whole batches."""
     batch = cfg.training.batch_size
-    supervised = (SUPERVISED_CONTRASTIVE_STEPS + supervised_steps) * batch * speed.train_per_text
+    # the supervised route: the contrastive stage trains the backbone; then, unless the config says
+    # how to freeze, only the head trains (plan._supervised), a forward pass through the backbone
+    head_only = "freeze" not in cfg.training.model_fields_set or cfg.training.freeze == "head-only"
+    stage = cfg.training.contrastive_steps if "contrastive_steps" in cfg.training.model_fields_set \
+        else SUPERVISED_CONTRASTIVE_STEPS
+    supervised = batch * (stage * speed.train_per_text
+                          + supervised_steps * (speed.forward_per_text if head_only else speed.train_per_text))
     seconds = {"embedding": speed.forward_per_text * (n_train + n_pool + n_scored)}
     if n_pool:
         folds = min(MAX_FOLDS, smallest_class) if smallest_class > 1 else 0  # one example: nothing held out

@@ -511,8 +511,10 @@ def unnamed(toy_config, **method):
 
 
 def test_the_stronger_backbone_is_a_candidate_only_where_the_config_leaves_the_backbone_to_auto(toy_config):
+    from lmtune import packaged
     from lmtune.methods.auto.backbone import STRONGER, candidate
 
+    assert packaged.installed("no-such-backbone") is False  # only packaged names are ever installed
     named = validate_config(toy_config)
     assert candidate(named, lambda n: True, False) == (None, f"the config names its backbone ({named.model.name})")
     cfg = unnamed(toy_config)
@@ -552,8 +554,7 @@ def stronger_is_tiny(tiny_backbone, monkeypatch):
     from lmtune.methods.auto import backbone
 
     monkeypatch.setattr(backbone, "STRONGER", str(tiny_backbone))
-    monkeypatch.setitem(packaged.BACKBONES, str(tiny_backbone), packaged.BACKBONES["default"])
-    monkeypatch.setattr(packaged, "is_installed", lambda b: True)
+    monkeypatch.setattr(packaged, "installed", lambda name: name == str(tiny_backbone))
     return str(tiny_backbone)
 
 
@@ -590,6 +591,15 @@ def test_auto_keeps_the_default_backbone_where_the_stronger_one_does_not_fit(toy
     cfg = recipe.choose_backbone(recipe.cfg, Classification)
     assert cfg.model.name == "default" and recipe.backbone_choice["chosen"] == "default"
     assert "does not fit training.time_budget of 10 min" in recipe.backbone_choice["why"]
+
+
+def test_a_stronger_backbone_that_cannot_take_the_max_length_is_not_taken(toy_config, stronger_is_tiny):
+    from lmtune.tasks.classification import Classification
+
+    toy_config["model"]["max_length"] = 256  # the default backbone takes it, the tiny stand-in 128 positions
+    recipe = recipe_on(unnamed(toy_config))
+    assert recipe.choose_backbone(recipe.cfg, Classification).model.name == "default"
+    assert "longer than" in recipe.backbone_choice["why"] and "(128 positions)" in recipe.backbone_choice["why"]
 
 
 def test_a_resumed_run_keeps_the_backbone_it_started_on_without_timing_again(toy_config, stronger_is_tiny,

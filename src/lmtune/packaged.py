@@ -106,6 +106,11 @@ def is_installed(backbone: PackagedBackbone) -> bool:
         return False
 
 
+def installed(name: str) -> bool:
+    """Whether the packaged backbone called `name` is on this machine (False for other names)."""
+    return name in BACKBONES and is_installed(BACKBONES[name])
+
+
 def model_dir(backbone: PackagedBackbone) -> Path:
     """The backbone's model folder (assembled on first use for split zips)."""
     if backbone.package:

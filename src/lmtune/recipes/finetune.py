@@ -195,10 +195,10 @@ class Finetune(Recipe):
         """`cfg` on the stronger packaged backbone where auto may use it and its plan fits the
         time budget at the speed measured here (methods/auto/backbone.py); a resumed run keeps
         the backbone it started with."""
+        from .. import packaged
         from ..methods.auto import backbone as auto_backbone
-        from ..packaged import BACKBONES, is_installed
 
-        name, why = auto_backbone.candidate(cfg, lambda n: is_installed(BACKBONES[n]), auto_backbone.is_distributed())
+        name, why = auto_backbone.candidate(cfg, packaged.installed, auto_backbone.is_distributed())
         started_on = saved_backbone(self.run_dir) if self.resume else None
         if name is not None and started_on not in (None, name):
             name, why = None, f"the resumed run started on {started_on}"
@@ -214,7 +214,7 @@ class Finetune(Recipe):
                 speed = self.measure_backbone(stronger, task_cls)
             except ConfigError as exc:  # e.g. a max_length the stronger backbone cannot take
                 self.backbone_choice = {"chosen": cfg.model.name, "why": f"{name}: {exc.message}"}
-                self.log(f"auto: the default backbone, not {name}: {exc.message}")
+                self.log(f"auto: the {cfg.model.name} backbone, not {name}: {exc.message}")
                 return cfg
             data = self.data
             smallest = min(sum(ex.label == label for ex in data.train) for label in data.labels)

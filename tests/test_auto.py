@@ -585,7 +585,7 @@ def test_auto_keeps_the_default_backbone_where_the_stronger_one_does_not_fit(toy
     from lmtune.recipes.finetune import Finetune
     from lmtune.tasks.classification import Classification
 
-    monkeypatch.setattr(Finetune, "measure_backbone", lambda self, cfg, task_cls: Speed(1.0, 30.0, 5.0))
+    monkeypatch.setattr(Finetune, "measure_backbone", lambda self, cfg, task_cls, worth_a_step: Speed(1.0, 30.0, 5.0))
     toy_config["training"]["time_budget"] = "10m"
     recipe = recipe_on(unnamed(toy_config))
     cfg = recipe.choose_backbone(recipe.cfg, Classification)
@@ -607,7 +607,7 @@ def test_a_resumed_run_keeps_the_backbone_it_started_on_without_timing_again(toy
     from lmtune.recipes.finetune import Finetune
     from lmtune.tasks.classification import Classification
 
-    def not_again(self, cfg, task_cls):
+    def not_again(self, cfg, task_cls, worth_a_step):
         raise AssertionError("a resumed run timed the backbone again")
 
     monkeypatch.setattr(Finetune, "measure_backbone", not_again)
@@ -627,5 +627,17 @@ def test_measuring_a_backbone_times_a_forward_pass_and_a_training_step(toy_confi
     cfg = validate_config(toy_config)
     recipe = recipe_on(cfg)
     speed = recipe.measure_backbone(cfg, Classification)
-    assert speed.forward_per_text > 0 and speed.train_per_text > 0
+    assert speed.forward_per_text > 0 and speed.train_per_text > 0 and speed.train_timed
     assert speed.measured_in >= speed.train_per_text * 24 / 1.2  # a step of 8 labeled + 16 pool texts, timed twice
+    asked = []
+    lower = recipe.measure_backbone(cfg, Classification, lambda at_least: asked.append(at_least) or False)
+    assert asked == [lower] and not lower.train_timed and lower.train_per_text == lower.forward_per_text
+
+
+def test_a_plan_that_cannot_fit_at_forward_pass_cost_says_no_step_was_timed(toy_config):
+    from lmtune.methods.auto.backbone import Speed, decide, planned_seconds
+
+    lower = Speed.at_least(forward_per_text=0.5, measured_in=3.0)
+    planned = planned_seconds(lower, unnamed(toy_config), 8, 1200, 1000, 15, 4)
+    fits, why = decide(lower, planned, None)
+    assert not fits and "take more than" in why and "no training step timed" in why

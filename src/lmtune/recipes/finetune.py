@@ -210,18 +210,22 @@ class Finetune(Recipe):
         if started_on == name:
             fits, why, measured = True, f"the resumed run started on {name}", {}
         else:
-            try:
-                speed = self.measure_backbone(stronger, task_cls)
+            data = self.data
+            smallest = min(sum(ex.label == label for ex in data.train) for label in data.labels)
+
+            def plan_on(speed):
+                planned = auto_backbone.planned_seconds(speed, cfg, len(data.train), len(data.unlabeled),
+                                                        len(data.dev) + len(data.test),
+                                                        optimizer_steps(cfg, len(data.train)), smallest)
+                return (planned, *auto_backbone.decide(speed, planned, cfg.training.time_budget))
+
+            try:  # a training step is timed only where the plan could fit at forward-pass cost
+                speed = self.measure_backbone(stronger, task_cls, lambda lower: plan_on(lower)[1])
             except ConfigError as exc:  # e.g. a max_length the stronger backbone cannot take
                 self.backbone_choice = {"chosen": cfg.model.name, "why": f"{name}: {exc.message}"}
                 self.log(f"auto: the {cfg.model.name} backbone, not {name}: {exc.message}")
                 return cfg
-            data = self.data
-            smallest = min(sum(ex.label == label for ex in data.train) for label in data.labels)
-            planned = auto_backbone.planned_seconds(speed, cfg, len(data.train), len(data.unlabeled),
-                                                    len(data.dev) + len(data.test), optimizer_steps(cfg, len(data.train)),
-                                                    smallest)
-            fits, why = auto_backbone.decide(speed, planned, cfg.training.time_budget)
+            planned, fits, why = plan_on(speed)
             measured = {"planned_seconds": planned, "measured_in_seconds": round(speed.measured_in, 1)}
         chosen = stronger if fits else cfg
         self.backbone_choice = {"chosen": chosen.model.name, "why": why, **measured}
@@ -230,9 +234,10 @@ class Finetune(Recipe):
             self.source = check_backbone(chosen)
         return chosen
 
-    def measure_backbone(self, cfg: RunConfig, task_cls):
-        """The backbone of `cfg` timed on a batch of the run's own texts: one forward pass and one
-        training step (methods/auto/backbone.Speed)."""
+    def measure_backbone(self, cfg: RunConfig, task_cls, worth_a_step=lambda lower: True):
+        """The backbone of `cfg` timed on a batch of the run's own texts: a forward pass, then a
+        training step where `worth_a_step(Speed.at_least(...))` (the plan could fit), else that
+        lower bound (methods/auto/backbone.Speed)."""
         import random
         import time
 
@@ -252,13 +257,15 @@ class Finetune(Recipe):
         batch = task.collator()([{k: v for k, v in f.items() if k in ("input_ids", "attention_mask")}
                                  for f in task.encode(sample).features])
         precision = choose_precision(cfg.training.precision).precision
-        train, forward = seconds_per_step(model, [batch], precision), seconds_per_forward(model, batch, precision)
-        del model
         # embedding and scoring batch texts of like length, so they pay for their own tokens, not the
         # longest text's (training batches are drawn at random and pad as this one does)
         tokens = batch["attention_mask"]
-        forward *= float(tokens.sum()) / tokens.numel()
-        return Speed(forward / len(sample), train / len(sample), time.perf_counter() - started)
+        forward = seconds_per_forward(model, batch, precision) * float(tokens.sum()) / tokens.numel() / len(sample)
+        lower = Speed.at_least(forward, time.perf_counter() - started)
+        if not worth_a_step(lower):
+            return lower
+        train = seconds_per_step(model, [batch], precision) / len(sample)
+        return Speed(forward, train, time.perf_counter() - started)
 
     def steps_within_budget(self, model, cfg: RunConfig, train_ds, n_train: int) -> RunConfig:
         """`cfg` with no more steps than fit in training.time_budget at the speed of one step timed

@@ -30,6 +30,12 @@ class Speed:
     forward_per_text: float  # inference, no gradient
     train_per_text: float  # one text's share of a training step (forward, backward, update)
     measured_in: float  # what loading and timing it cost
+    train_timed: bool = True  # False: the plan did not fit even at forward-pass cost, so no step was timed
+
+    @classmethod
+    def at_least(cls, forward_per_text: float, measured_in: float) -> Speed:
+        """A lower bound before a training step is timed: a step costs at least a forward pass."""
+        return cls(forward_per_text, forward_per_text, measured_in, train_timed=False)
 
 
 def candidate(cfg: RunConfig, installed, distributed: bool) -> tuple[str | None, str]:
@@ -94,6 +100,8 @@ def decide(speed: Speed, planned: dict, budget: float | None) -> tuple[bool, str
     limit = budget or DEFAULT_BUDGET
     named = "training.time_budget" if budget else "the default budget (training.time_budget unset)"
     fits = planned["total"] + speed.measured_in <= limit
+    step = (f"{speed.train_per_text * 1000:.0f} ms of a training step per text" if speed.train_timed else
+            "no training step timed: the plan does not fit even with steps as cheap as that")
     return fits, (f"{STRONGER} {'fits' if fits else 'does not fit'} {named} of {limit / 60:.0f} min: its plan would "
-                  f"take up to {planned['total'] / 60:.1f} min here ({speed.forward_per_text * 1000:.0f} ms to embed a "
-                  f"text, {speed.train_per_text * 1000:.0f} ms of a training step per text, measured on this data)")
+                  f"take {'up to' if speed.train_timed else 'more than'} {planned['total'] / 60:.1f} min here "
+                  f"({speed.forward_per_text * 1000:.0f} ms to embed a text, {step}; measured on this data)")

@@ -108,7 +108,8 @@ def run_row(dataset: str, k: int | None, method: str, seed: int, args) -> dict:
         cfg = quickstart_config(k or 1, tmp + "/run", overrides + (method_overrides(method, dataset) + args.overrides
                                                           if method not in BASELINES else []))
         if args.model == AUTO_BACKBONE:  # no backbone named: method auto may choose a stronger packaged one
-            cfg = cfg.model_copy(update={"model": type(cfg.model).model_validate(cfg.model.model_dump(exclude={"name"}))})
+            given = {key: getattr(cfg.model, key) for key in cfg.model.model_fields_set - {"name"}}  # still left to auto
+            cfg = cfg.model_copy(update={"model": type(cfg.model).model_validate(given)})
         if method in BASELINES:
             data = prepare_data(cfg.data, seed, "classification")
             fn = {"plain-trainer": lambda: _baselines.plain_trainer(

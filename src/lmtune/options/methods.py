@@ -128,7 +128,8 @@ class FixMatchOptions(ConsistencyOptions):
 CLASSIFICATION = ("classification",)
 
 METHOD_OPTIONS.register("auto")(Options(
-    AutoOptions, "The default: measures each way of labeling the pool on held-out labels, then runs self-training "
+    AutoOptions, "The default: trains on the packaged mpnet where installed, no backbone is named and its plan fits "
+                 "the time budget; measures each way of labeling the pool on held-out labels, then runs self-training "
                  "from the best, or supervised (no unlabeled text, another task, nothing beats chance)."))
 METHOD_OPTIONS.register("supervised")(Options(
     SupervisedOptions, "Cross-entropy (the task's own loss) on labeled batches only."))

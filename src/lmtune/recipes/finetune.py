@@ -21,8 +21,10 @@ from ..tasks import get_task
 from ..training.common import (
     make_trainable,
     optimizer_steps,
+    saved_config,
     tensorboard_dir,
     training_arguments,
+    world_size,
     write_rejects,
 )
 from ..training.peft import merged, needs_budget_callback
@@ -33,11 +35,9 @@ from .validation import check_backbone
 
 def saved_backbone(run_dir: Path) -> str | None:
     """The backbone a run dir's resolved config names (None: no readable config)."""
-    import yaml
-
     try:
-        return yaml.safe_load((run_dir / art.CONFIG_FILE).read_text(encoding="utf-8"))["model"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return saved_config(run_dir)["model"]["name"]
+    except (KeyError, TypeError):
         return None
 
 
@@ -198,7 +198,7 @@ class Finetune(Recipe):
         from .. import packaged
         from ..methods.auto import backbone as auto_backbone
 
-        name, why = auto_backbone.candidate(cfg, packaged.installed, auto_backbone.is_distributed())
+        name, why = auto_backbone.candidate(cfg, packaged.installed, world_size() > 1)
         started_on = saved_backbone(self.run_dir) if self.resume else None
         if name is not None and started_on not in (None, name):
             name, why = None, f"the resumed run started on {started_on}"

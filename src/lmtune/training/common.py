@@ -75,14 +75,19 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def saved_config(run_dir: Path) -> dict | None:
+    """The resolved config a run dir was started with, as written (None where it has none)."""
+    import yaml
+
+    return _saved(run_dir / art.CONFIG_FILE, None, yaml.safe_load)
+
+
 def check_resumable(run_dir: Path, cfg: RunConfig, data_summary: dict, anyway: bool, log) -> None:
     """A resumed run must continue the same training: the config and the data files it was
     started with (its records), or the checkpoint's optimizer state and learning-rate schedule
     would carry on under settings they were not made for. Refused with the differences named,
     unless `anyway` (then they are logged)."""
-    import yaml
-
-    saved = _saved(run_dir / art.CONFIG_FILE, None, yaml.safe_load)
+    saved = saved_config(run_dir)
     changed = [] if saved is None else [
         f"{key}: {before!r} -> {after!r}" for key, before, after in differences(saved, cfg.model_dump(mode="json"))]
     prints = _saved(run_dir / art.DATA_FILE, {}).get("fingerprints")

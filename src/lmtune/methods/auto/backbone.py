@@ -10,7 +10,6 @@ embeds or scores, the gate's fold models, and the longer of the two training rou
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ...config import RunConfig
@@ -54,10 +53,6 @@ def candidate(cfg: RunConfig, installed, distributed: bool) -> tuple[str | None,
     if not installed(STRONGER):
         return None, f"{STRONGER} is not installed (`make mpnet` installs it)"
     return STRONGER, ""
-
-
-def is_distributed() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def timed_texts(cfg: RunConfig) -> int:

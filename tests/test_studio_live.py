@@ -217,7 +217,29 @@ def browser():
     return selenium.Chrome(options=options, service=Service(driver))
 
 
+def left_page(element):
+    """A wait condition: the element's page has been replaced.
+
+    selenium's staleness_of knows only StaleElementReferenceException; chromedriver answers the same race
+    (the page changes while it asks) with "Node with given id does not belong to the document" too.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def check(_driver) -> bool:
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+    return check
+
+
 def test_browser_labels_by_keyboard_trains_reads_the_report_and_fixes_a_label(tmp_path, pool, tiny_backbone, studios):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as shows
@@ -236,7 +258,7 @@ def test_browser_labels_by_keyboard_trains_reads_the_report_and_fixes_a_label(tm
         assert path.stat().st_size > 5000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     try:
-        wait = WebDriverWait(driver, 30)
+        wait = WebDriverWait(driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
         driver.get(f"{studio.url}/?token={TOKEN}")
         assert TOKEN not in driver.current_url  # swapped for a cookie
         shot("label")
@@ -251,12 +273,12 @@ def test_browser_labels_by_keyboard_trains_reads_the_report_and_fixes_a_label(tm
             key = keys[label] if given[label] < 4 else "s"  # four of each: skip the rest of a full class
             if presses == 2:  # once: a label by mistake, taken back with u
                 ActionChains(driver).send_keys(keys["neg" if label == "pos" else "pos"]).perform()
-                wait.until(shows.staleness_of(text))
+                wait.until(left_page(text))
                 ActionChains(driver).send_keys("u").perform()
                 wait.until(lambda d: "taken back" in d.find_element(By.ID, "msg").text)
                 text = shown_text()
             ActionChains(driver).send_keys(key).perform()
-            wait.until(shows.staleness_of(text))
+            wait.until(left_page(text))
             presses += 1
             if key != "s":
                 given[label] += 1
@@ -286,7 +308,7 @@ def test_browser_labels_by_keyboard_trains_reads_the_report_and_fixes_a_label(tm
         other = "neg" if before == "pos" else "pos"
         Select(row.find_element(By.NAME, "label")).select_by_value(other)
         row.find_element(By.TAG_NAME, "button").click()
-        wait.until(shows.staleness_of(row))  # the old page still shows #issues until the post is answered
+        wait.until(left_page(row))  # the old page still shows #issues until the post is answered
         wait.until(lambda d: d.find_elements(By.ID, "issues"))
         assert not driver.find_elements(By.ID, "msg"), driver.find_element(By.ID, "msg").text
         assert Store(studio_dir).get(text_id).label == other

@@ -17,6 +17,11 @@ ways: win a one-sided sign test over the held-out examples where exactly one rou
 luck would do it less than once in a thousand times (clusters that are the classes; a dozen
 examples rarely show a paired win). A few held-out examples per class resolve differences of
 tens of points, not of one or two: the gate cannot promise the last point.
+
+Label descriptions are the exception: they are the user's knowledge, not a guess of the pool's
+structure, and a few labels can rarely prove them right. Their pool labels are kept where they
+score at least as well at the pool's shares, proven or not (BENCHMARKS.md, "auto trusts the
+user's descriptions").
 """
 from __future__ import annotations
 
@@ -43,14 +48,15 @@ class Verdict:
     losses: int  # the other way round
     chance: float  # the sign test: P(at least `wins` of the wins + losses) were both routes equally right
     luck: float  # P(the bootstrap's held-out score or better) answering the commonest class by chance
+    given: bool = False  # the pool labels come from the user's label descriptions: no proof asked of them
 
     @property
     def shown(self) -> bool:
         return self.chance <= EVIDENCE or self.luck <= FAR_BEYOND_CHANCE
 
     @property
-    def keep(self) -> bool:  # self-training's pool labels are shown to be more right than supervised's answers
-        return self.semi >= self.supervised and self.shown
+    def keep(self) -> bool:  # self-training's pool labels are (shown to be) at least as right as supervised's answers
+        return self.semi >= self.supervised and (self.shown or self.given)
 
     def summary(self, labels: list[str]) -> dict:
         return {"bootstrap": round(self.semi, 4), "supervised": round(self.supervised, 4), "kept": self.keep,
@@ -103,10 +109,11 @@ SHARE_SAMPLE = 400  # pool texts the supervised fold models answer, for the pool
 
 
 def judge(bootstrap: Measured, supervised: np.ndarray, supervised_shares: np.ndarray | None, truth: np.ndarray,
-          n: int) -> Verdict:
+          n: int, given: bool = False) -> Verdict:
     """`bootstrap`: the chosen bootstrap's held-out answers and pool shares; `supervised`: the
     class each labeled example gets from supervised fine-tuning without its fold (-1: not held
-    out); `supervised_shares`: the classes' shares among its answers on pool texts (or None)."""
+    out); `supervised_shares`: the classes' shares among its answers on pool texts (or None);
+    `given`: the bootstrap labels from the user's descriptions (kept unless measured worse)."""
     held = supervised >= 0
     semi_answers, plain_answers, truth = bootstrap.predicted[held], supervised[held], truth[held]
     shares = pool_shares(confusions(semi_answers, truth, n), bootstrap.pool_shares)
@@ -116,7 +123,7 @@ def judge(bootstrap: Measured, supervised: np.ndarray, supervised_shares: np.nda
     semi, plain = weighted(found["bootstrap"], shares), weighted(found["supervised"], shares)
     wins, losses = paired(semi_answers == truth, plain_answers == truth)
     return Verdict(semi, plain, shares, found, wins, losses, binomial_tail(wins, wins + losses, 0.5),
-                   luck_of(int((semi_answers == truth).sum()), len(truth), truth))
+                   luck_of(int((semi_answers == truth).sum()), len(truth), truth), given)
 
 
 def paired(first_right: np.ndarray, second_right: np.ndarray) -> tuple[int, int]:

@@ -110,7 +110,17 @@ def better_than_chance(measured: Measured, classes: np.ndarray, level: float = 0
     return luck_of(measured.correct, measured.total, classes) <= level
 
 
+def chance_rate(classes: np.ndarray) -> float:
+    """The share of held-out examples always answering the commonest of `classes` gets right."""
+    return float(np.bincount(classes).max() / len(classes))
+
+
+def above_chance(measured: Measured, classes: np.ndarray) -> bool:
+    """Whether the held-out accuracy is above always answering the commonest class, luck or not."""
+    return measured.accuracy > chance_rate(classes)
+
+
 def luck_of(correct: int, total: int, classes: np.ndarray) -> float:
     """P(`correct` of `total` held-out examples right, or more) for a guess at the rate of the
     commonest of `classes`."""
-    return binomial_tail(correct, total, np.bincount(classes).max() / len(classes))
+    return binomial_tail(correct, total, chance_rate(classes))

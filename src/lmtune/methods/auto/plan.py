@@ -4,14 +4,16 @@
 2. Otherwise the labeled examples and the pool are embedded once (and their words' TF-IDF
    built), and every way of labeling the pool (held_out.candidates) is measured by
    cross-validation over the labeled examples. The best that is better than chance becomes
-   self-training's bootstrap (its labels train from the first step); none better than chance:
-   supervised, since pseudo labels would be noise. Where a class has one example, nothing can
-   be held out: the bootstraps' own checks decide, in order (clusters, descriptions, labels).
+   self-training's bootstrap (its labels train from the first step); where none is beyond luck,
+   the user's label descriptions still are if they score above chance at all (their words are
+   evidence the labels need not prove); otherwise supervised, since pseudo labels would be
+   noise. Where a class has one example, nothing can be held out: the bootstraps' own checks
+   decide, in order (clusters, descriptions, labels).
    The gate (gate.py): unless the bootstrap got every held-out example right, supervised
    fine-tuning, as step 3 would train it, is measured on the same folds, and self-training is
    kept only where its pool labels are shown more right: at least as right at the pool's
    estimated class shares, and either winning a sign test over the examples only one route
-   gets right or scoring far beyond chance.
+   gets right or scoring far beyond chance (descriptions: at least as right suffices).
 3. Supervised trains as SetFit does: a contrastive first stage tunes the backbone, then the head
    alone trains, started as a logistic regression on the features the stage shaped; the head
    reads the mean of the tokens where the backbone was trained to pool so (tasks/pooling.py).
@@ -33,7 +35,17 @@ from ...options.methods import AutoOptions
 from ..self_training.clusters import bootstrap_problem, lexical_features
 from ..self_training.descriptions import disagreement_problem
 from .gate import EVIDENCE, FAR_BEYOND_CHANCE, judge
-from .held_out import Candidate, Measured, better_than_chance, candidates, folds, held_out_accuracy, label_pool
+from .held_out import (
+    Candidate,
+    Measured,
+    above_chance,
+    better_than_chance,
+    candidates,
+    chance_rate,
+    folds,
+    held_out_accuracy,
+    label_pool,
+)
 
 # What auto trains with when the pool is labeled: self-training keeping the bootstrap's labels
 # for the whole run, 2 pool texts per labeled one in each step (the preset tuned on BBC News and
@@ -156,12 +168,19 @@ def _by_held_out(order: list[Candidate], views, classes, n, described, splits, r
         log(f"auto: {m.candidate.name}: {m.correct} of {m.total} held-out labeled examples right "
             f"({m.accuracy:.1%}; {m.seconds:.1f} s)")
     best = max(measured, key=lambda m: m.correct)  # max keeps the first of equals: the order's preference
-    if not better_than_chance(best, classes):
-        return None, (f"no way of labeling the pool beats always answering the commonest class on held-out "
-                      f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "
-                      "be noise, so supervised"), best
-    return best.candidate, (f"self-training from the {best.candidate.name} bootstrap: it labels held-out labeled "
-                            f"examples best ({best.accuracy:.0%})"), best
+    if better_than_chance(best, classes):
+        return best.candidate, (f"self-training from the {best.candidate.name} bootstrap: it labels held-out "
+                                f"labeled examples best ({best.accuracy:.0%})"), best
+    described = next((m for m in measured if m.candidate.bootstrap == "descriptions"), None)
+    if described is not None and above_chance(described, classes):
+        return described.candidate, (
+            f"self-training from the {described.candidate.name} bootstrap: the descriptions label "
+            f"{described.correct} of {described.total} held-out labeled examples right, more than answering the "
+            f"commonest class would ({chance_rate(classes):.0%}), if not beyond luck on so few; they are the "
+            "user's own words, so it takes the labels showing them worse to set them aside"), described
+    return None, (f"no way of labeling the pool beats always answering the commonest class on held-out "
+                  f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "
+                  "be noise, so supervised"), best
 
 
 def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, yardstick, record, log):
@@ -171,7 +190,7 @@ def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, 
         record["gate"] = {"skipped": "the bootstrap labels every held-out example right"}
         return choice, why + "; every one right, so supervised fine-tuning cannot do better there"
     started = time.perf_counter()
-    verdict = judge(best, *yardstick(splits), classes, len(labels))
+    verdict = judge(best, *yardstick(splits), classes, len(labels), given=choice.bootstrap == "descriptions")
     record["gate"] = {**verdict.summary(labels), "seconds": round(time.perf_counter() - started, 1)}
     shares = ", ".join(f"{label} {share:.0%}" for label, share in zip(labels, verdict.shares))
     measured = (f"at the pool's estimated class shares ({shares}) the {choice.name} bootstrap labels "
@@ -181,7 +200,8 @@ def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, 
             f"it gets right (luck gives such a lead {verdict.chance:.0%} of the time, and such a score "
             f"{verdict.luck * 100:.2g}% of the time)")
     if verdict.keep:
-        return choice, f"{why}; {measured}{duel}"
+        kept = "" if verdict.shown else " (not shown beyond luck, but the descriptions are the user's and not worse)"
+        return choice, f"{why}; {measured}{duel}{kept}"
     if verdict.semi < verdict.supervised:
         return None, (f"{measured}: self-training would learn from labels less right than the labels alone give, "
                       "so supervised")

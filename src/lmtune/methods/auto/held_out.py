@@ -115,9 +115,9 @@ def chance_rate(classes: np.ndarray) -> float:
     return float(np.bincount(classes).max() / len(classes))
 
 
-def above_chance(measured: Measured, classes: np.ndarray) -> bool:
-    """Whether the held-out accuracy is above always answering the commonest class, luck or not."""
-    return measured.accuracy > chance_rate(classes)
+def not_below_chance(measured: Measured, classes: np.ndarray) -> bool:
+    """Whether the held-out accuracy is at least always answering the commonest class's, luck or not."""
+    return measured.correct >= chance_rate(classes) * measured.total - 1e-9
 
 
 def luck_of(correct: int, total: int, classes: np.ndarray) -> float:

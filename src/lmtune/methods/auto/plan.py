@@ -5,7 +5,7 @@
    built), and every way of labeling the pool (held_out.candidates) is measured by
    cross-validation over the labeled examples. The best that is better than chance becomes
    self-training's bootstrap (its labels train from the first step); where none is beyond luck,
-   the user's label descriptions still are if they score above chance at all (their words are
+   the user's label descriptions still are unless they score below chance (their words are
    evidence the labels need not prove); otherwise supervised, since pseudo labels would be
    noise. Where a class has one example, nothing can be held out: the bootstraps' own checks
    decide, in order (clusters, descriptions, labels).
@@ -38,13 +38,13 @@ from .gate import EVIDENCE, FAR_BEYOND_CHANCE, judge
 from .held_out import (
     Candidate,
     Measured,
-    above_chance,
     better_than_chance,
     candidates,
     chance_rate,
     folds,
     held_out_accuracy,
     label_pool,
+    not_below_chance,
 )
 
 # What auto trains with when the pool is labeled: self-training keeping the bootstrap's labels
@@ -172,11 +172,11 @@ def _by_held_out(order: list[Candidate], views, classes, n, described, splits, r
         return best.candidate, (f"self-training from the {best.candidate.name} bootstrap: it labels held-out "
                                 f"labeled examples best ({best.accuracy:.0%})"), best
     described = next((m for m in measured if m.candidate.bootstrap == "descriptions"), None)
-    if described is not None and above_chance(described, classes):
+    if described is not None and not_below_chance(described, classes):
         return described.candidate, (
             f"self-training from the {described.candidate.name} bootstrap: the descriptions label "
-            f"{described.correct} of {described.total} held-out labeled examples right, more than answering the "
-            f"commonest class would ({chance_rate(classes):.0%}), if not beyond luck on so few; they are the "
+            f"{described.correct} of {described.total} held-out labeled examples right, not fewer than answering "
+            f"the commonest class would ({chance_rate(classes):.0%}), if not beyond luck on so few; they are the "
             "user's own words, so it takes the labels showing them worse to set them aside"), described
     return None, (f"no way of labeling the pool beats always answering the commonest class on held-out "
                   f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "

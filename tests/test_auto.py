@@ -276,6 +276,29 @@ def test_a_time_budget_caps_the_steps_at_the_measured_speed(toy_config, monkeypa
     assert any(f"time budget: {info['steps']} steps instead of {info['planned_steps']}" in m for m in messages)
 
 
+def test_a_stalled_pass_does_not_set_the_measured_speed():
+    """The warm-up pass and one stalled pass (another process took the CPU) are slow; the speed
+    is the fastest timed pass."""
+    import torch
+
+    from lmtune.training.time_budget import TIMED_PASSES, seconds_per_forward, seconds_per_step
+
+    class Stalling(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight, self.calls = torch.nn.Parameter(torch.ones(2)), 0
+
+        def forward(self, input_ids):
+            self.calls += 1
+            if self.calls % (1 + TIMED_PASSES) != 0:  # every pass but the last of each timing is slow
+                time.sleep(0.2)
+            return type("Out", (), {"logits": input_ids.float()[:, :2] * self.weight})()
+
+    batch = {"input_ids": torch.ones(3, 4, dtype=torch.long), "labels": torch.zeros(3)}
+    assert seconds_per_forward(Stalling(), batch, "fp32") < 0.1
+    assert seconds_per_step(Stalling(), [batch], "fp32") < 0.1
+
+
 def test_the_time_budget_callback_stops_training_at_the_deadline():
     from types import SimpleNamespace
 

@@ -513,7 +513,7 @@ def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_th
     if info["auto"]["chosen"]["name"] == "supervised" and gate is None:
         pytest.skip("no bootstrap beat chance on this toy pool: nothing for the gate to judge")
     assert set(gate) == {"bootstrap", "supervised", "kept", "wins", "losses", "sign_test", "beyond_chance", "pool_shares",
-                         "recall", "seconds"}
+                         "recall", "seconds", "proof_asked"}
     assert gate["kept"] == (info["method"] == "self-training")
     assert sum(gate["pool_shares"].values()) == pytest.approx(1, abs=1e-3)
     assert sum("auto: supervised on fold" in m for m in messages) == info["auto"]["held_out"]["folds"]

@@ -60,6 +60,7 @@ class Verdict:
 
     def summary(self, labels: list[str]) -> dict:
         return {"bootstrap": round(self.semi, 4), "supervised": round(self.supervised, 4), "kept": self.keep,
+                "proof_asked": not self.given,
                 "wins": self.wins, "losses": self.losses, "sign_test": round(self.chance, 4),
                 "beyond_chance": float(f"{self.luck:.3g}"),
                 "pool_shares": {label: round(float(s), 4) for label, s in zip(labels, self.shares)},

@@ -49,8 +49,8 @@ def blobs(seed=0, n_classes=3, per_class=60, labeled=4, dim=16, spread=0.15, cla
 
 def decide(views, classes, n=3, described=None, allowed=ALL, **kw):
     record = {}
-    chosen = choose(views, classes, n, described, allowed, folds(classes, 0), record, lambda m: None, **kw)
-    return chosen.candidate, chosen.why, record
+    choice, why, _ = choose(views, classes, n, described, allowed, folds(classes, 0), record, lambda m: None, **kw)
+    return choice, why, record
 
 
 def test_auto_picks_clusters_where_the_pool_clusters_into_the_classes():
@@ -155,33 +155,6 @@ def test_the_gate_asks_descriptions_to_be_as_right_as_supervised_not_to_prove_it
     assert verdict.keep and not verdict.shown
     better = np.array([0, 0, 0, 1, 1, 1, 1, 0])  # supervised right on one more of the second class
     assert not judge(described, better, None, truth, 2, given=True).keep
-
-
-def test_descriptions_are_weighed_at_the_gate_where_a_bootstrap_beyond_luck_is_refused():
-    """Rotten Tomatoes on mpnet, test seed 1: the clusters got 7 of 8 held-out reviews right (beyond
-    luck) but not enough wins over supervised to be kept; the descriptions (6 of 8) then face the
-    same fold models, trained once, and are kept where as right."""
-    from lmtune.methods.auto.plan import weigh
-
-    classes = np.repeat([0, 1], 4)
-    labeler = answering({"clusters": [0, 0, 0, 0, 1, 1, 1, 0], "descriptions": [0, 0, 0, 1, 1, 1, 1, 0]})
-    record = {}
-    chosen = choose(counted(8), classes, 2, np.eye(2), ["clusters", "descriptions"], folds(classes, 0), record,
-                    lambda m: None, labeler=labeler)
-    assert chosen.candidate.bootstrap == "clusters" and chosen.fallback.candidate.bootstrap == "descriptions"
-    calls = []
-    supervised = np.array([0, 0, 1, 1, 1, 1, 0, 0])  # 4 of 8: the clusters win 3 to 0, which luck gives 1 time in 8
-
-    def yardstick(splits):
-        calls.append(1)
-        return supervised, None
-    choice, why = weigh(chosen, classes, ["neg", "pos"], folds(classes, 0), yardstick, record, lambda m: None)
-    assert choice.bootstrap == "descriptions" and len(calls) == 1, why
-    assert "so the descriptions are weighed instead" in why and record["gate"]["proof_asked"] is False
-    assert record["gate_refused"]["clusters[embedding]"]["kept"] is False
-    choice, why = weigh(chosen, classes, ["neg", "pos"], folds(classes, 0), lambda s: (classes.copy(), None), {},
-                        lambda m: None)
-    assert choice is None and why.endswith("so supervised")  # supervised right on all 8: neither is kept
 
 
 def test_one_example_per_class_is_decided_by_the_bootstraps_own_checks():
@@ -437,8 +410,8 @@ def test_the_gate_falls_back_to_supervised_when_the_pool_labels_are_made_worse()
     classes, labeled, pool, _ = blobs()
     splits = folds(classes, 0)
     record = {}
-    chosen = planning.choose({"embedding": (labeled, pool)}, classes, 3, None, ALL, splits, record, lambda m: None)
-    choice, why, best = chosen.candidate, chosen.why, chosen.measured
+    choice, why, best = planning.choose({"embedding": (labeled, pool)}, classes, 3, None, ALL, splits, record,
+                                        lambda m: None)
     assert best.correct == best.total
     calls = []
     kept, why = planning._gate(choice, why, best, classes, ["a", "b", "c"], splits,
@@ -518,13 +491,12 @@ def test_a_run_whose_bootstrap_is_not_perfect_measures_supervised_and_records_th
     real = planning.choose
 
     def one_wrong(*args, **kwargs):  # the bootstrap's first held-out answer made wrong
-        chosen = real(*args, **kwargs)
-        best = chosen.measured
+        choice, why, best = real(*args, **kwargs)
         if best is not None:
             first = np.flatnonzero(best.predicted >= 0)[0]
             best.correct -= int(best.predicted[first] == args[1][first])
             best.predicted[first] = (args[1][first] + 1) % 2
-        return chosen
+        return choice, why, best
 
     monkeypatch.setattr(planning, "choose", one_wrong)
     cross_fit = importlib.import_module("lmtune.training.cross_fit")

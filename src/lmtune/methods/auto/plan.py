@@ -25,7 +25,6 @@ the run's config.yaml holds the resolved method, so the run can be repeated with
 """
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 
@@ -89,11 +88,11 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     classes = np.array([task.labels.index(ex.label) for ex in data.train])
     views, described = _views(model, task, data, descriptions, log)
     splits = folds(classes, cfg.seed)
-    chosen = choose(views, classes, len(task.labels), described, allowed, splits, record, log)
-    choice, why = chosen.candidate, chosen.why
-    if choice is not None and chosen.measured is not None and yardstick is not None and chosen_options.gate:
+    choice, why, best = choose(views, classes, len(task.labels), described, allowed, splits, record, log)
+    if choice is not None and best is not None and yardstick is not None and chosen_options.gate:
         supervised = _supervised(cfg, model, {}, lambda _: None, "").config  # the route the gate weighs against
-        choice, why = weigh(chosen, classes, task.labels, splits, lambda s: yardstick(s, supervised), record, log)
+        choice, why = _gate(choice, why, best, classes, task.labels, splits,
+                            lambda s: yardstick(s, supervised), record, log)
     record["label_budget"] = label_budget(views["embedding"][0], classes, cfg.seed, log)
     record["seconds"] = round(time.perf_counter() - started, 1)
     if choice is None:
@@ -109,17 +108,10 @@ def plan(cfg: RunConfig, task, data, model, log, yardstick=None) -> Plan:
     return out
 
 
-@dataclass
-class Choice:
-    candidate: Candidate | None  # the bootstrap to self-train from; None: supervised
-    why: str
-    measured: Measured | None = None  # its held-out measurement (None where nothing was held out)
-    fallback: Choice | None = None  # the user's descriptions, weighed at the gate where `candidate` is refused
-
-
 def choose(views: dict, classes: np.ndarray, n_classes: int, described: np.ndarray | None, allowed: list[str],
-           splits, record: dict, log, labeler=label_pool) -> Choice:
-    """The bootstrap to self-train from; `views`: name -> (labeled rows, pool rows) of the built
+           splits, record: dict, log, labeler=label_pool) -> tuple[Candidate | None, str, Measured | None]:
+    """The bootstrap to self-train from (None: supervised), why, and its held-out measurement
+    (None where nothing was held out); `views`: name -> (labeled rows, pool rows) of the built
     views; `described`: the descriptions' embeddings or None; `splits`: folds() of the classes."""
     record["views"] = sorted(views)
     if len(np.unique(classes)) < n_classes and "clusters" in allowed:  # a class with no example has no cluster seed
@@ -127,9 +119,9 @@ def choose(views: dict, classes: np.ndarray, n_classes: int, described: np.ndarr
         record["clusters"] = "not a candidate: a label has no labeled example to seed its cluster"
     order = candidates(sorted(views, key=["embedding", "lexical"].index), described is not None, allowed)
     if not order:
-        return Choice(None, "no bootstrap can be built from these views and options, so supervised")
+        return None, "no bootstrap can be built from these views and options, so supervised", None
     if splits is None:
-        return Choice(*_by_checks(order, views, classes, n_classes, described, record, labeler))
+        return (*_by_checks(order, views, classes, n_classes, described, record, labeler), None)
     return _by_held_out(order, views, classes, n_classes, described, splits, record, log, labeler)
 
 
@@ -176,46 +168,24 @@ def _by_held_out(order: list[Candidate], views, classes, n, described, splits, r
         log(f"auto: {m.candidate.name}: {m.correct} of {m.total} held-out labeled examples right "
             f"({m.accuracy:.1%}; {m.seconds:.1f} s)")
     best = max(measured, key=lambda m: m.correct)  # max keeps the first of equals: the order's preference
-    described = next((m for m in measured if m.candidate.bootstrap == "descriptions"), None)
-    trusted = _trusting(described, classes) if described is not None and not_below_chance(described, classes) else None
     if better_than_chance(best, classes):
-        return Choice(best.candidate, f"self-training from the {best.candidate.name} bootstrap: it labels held-out "
-                                      f"labeled examples best ({best.accuracy:.0%})", best,
-                      trusted if described is not best else None)
-    if trusted is not None:
-        return trusted
-    return Choice(None, f"no way of labeling the pool beats always answering the commonest class on held-out "
-                        f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "
-                        "be noise, so supervised", best)
+        return best.candidate, (f"self-training from the {best.candidate.name} bootstrap: it labels held-out "
+                                f"labeled examples best ({best.accuracy:.0%})"), best
+    described = next((m for m in measured if m.candidate.bootstrap == "descriptions"), None)
+    if described is not None and not_below_chance(described, classes):
+        return described.candidate, (
+            f"self-training from the {described.candidate.name} bootstrap: the descriptions label "
+            f"{described.correct} of {described.total} held-out labeled examples right, not fewer than answering "
+            f"the commonest class would ({chance_rate(classes):.0%}), if not beyond luck on so few; they are the "
+            "user's own words, so it takes the labels showing them worse to set them aside"), described
+    return None, (f"no way of labeling the pool beats always answering the commonest class on held-out "
+                  f"labeled examples (best: {best.candidate.name}, {best.accuracy:.0%}): pseudo labels would "
+                  "be noise, so supervised"), best
 
 
-def _trusting(described: Measured, classes: np.ndarray) -> Choice:
-    """The descriptions bootstrap, though its held-out score is not beyond luck."""
-    return Choice(described.candidate, (
-        f"self-training from the {described.candidate.name} bootstrap: the descriptions label {described.correct} of "
-        f"{described.total} held-out labeled examples right, not fewer than answering the commonest class would "
-        f"({chance_rate(classes):.0%}), if not beyond luck on so few; they are the user's own words, so it takes "
-        "the labels showing them worse to set them aside"), described)
-
-
-def weigh(chosen: Choice, classes, labels, splits, yardstick, record, log) -> tuple[Candidate | None, str]:
-    """The gate on the chosen bootstrap, then, where it is refused, on the user's descriptions
-    (chosen.fallback), against the same supervised fold models."""
-    answers = functools.cache(lambda: yardstick(splits))  # the fold models train once
-    then = chosen.fallback
-    choice, why = _gate(chosen.candidate, chosen.why, chosen.measured, classes, labels, splits, lambda s: answers(),
-                        record, log, otherwise="so the descriptions are weighed instead" if then else "so supervised")
-    if choice is not None or then is None:
-        return choice, why
-    record["gate_refused"] = {chosen.candidate.name: record.pop("gate")}
-    return _gate(then.candidate, f"{why}: {then.why}", then.measured, classes, labels, splits, lambda s: answers(),
-                 record, log)
-
-
-def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, yardstick, record, log,
-          otherwise: str = "so supervised"):
+def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, yardstick, record, log):
     """Self-training kept only where its pool labels are at least as right as supervised
-    fine-tuning on held-out examples (gate.py); a refusal's reason ends with `otherwise`."""
+    fine-tuning on held-out examples (gate.py)."""
     if best.correct == best.total:
         record["gate"] = {"skipped": "the bootstrap labels every held-out example right"}
         return choice, why + "; every one right, so supervised fine-tuning cannot do better there"
@@ -234,10 +204,10 @@ def _gate(choice: Candidate, why: str, best: Measured, classes, labels, splits, 
         return choice, f"{why}; {measured}{duel}{kept}"
     if verdict.semi < verdict.supervised:
         return None, (f"{measured}: self-training would learn from labels less right than the labels alone give, "
-                      f"{otherwise}")
+                      "so supervised")
     return None, (f"{measured}{duel}: not enough to show its pool labels are better than the labels alone (a lead "
                   f"luck gives under {EVIDENCE:.0%} of the time, or a score under {FAR_BEYOND_CHANCE:.1%}), "
-                  f"{otherwise}")
+                  "so supervised")
 
 
 def _by_checks(order: list[Candidate], views, classes, n, described, record, labeler):

@@ -49,6 +49,21 @@ def _autocast(precision: str):
 TIMED_PASSES = 2
 
 
+def _fastest(one_pass) -> float:
+    """Seconds of the fastest of TIMED_PASSES calls of `one_pass`, after one untimed warm-up."""
+    one_pass()
+    timings = []
+    for _ in range(TIMED_PASSES):
+        started = time.perf_counter()
+        one_pass()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def _inputs(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k != "labels"}
+
+
 def seconds_per_step(model, batches: list[dict], precision: str) -> float:
     """Seconds one optimizer step on these batches (a labeled one, an unlabeled one) takes on
     this machine: forward and backward, the fastest of TIMED_PASSES after a warm-up, gradients
@@ -56,17 +71,16 @@ def seconds_per_step(model, batches: list[dict], precision: str) -> float:
     autocast = _autocast(precision)
     was_training = model.training
     model.train()
-    timings = []
-    for _ in range(1 + TIMED_PASSES):
-        started = time.perf_counter()
+
+    def step():
         with autocast:
-            loss = sum(model(**{k: v for k, v in b.items() if k != "labels"}).logits.float().logsumexp(-1).mean()
-                       for b in batches)
+            loss = sum(model(**_inputs(b)).logits.float().logsumexp(-1).mean() for b in batches)
         loss.backward()
-        timings.append(time.perf_counter() - started)
+
+    seconds = _fastest(step)
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    return min(timings[1:]) * STEP_OVERHEAD
+    return seconds * STEP_OVERHEAD
 
 
 def seconds_per_forward(model, batch: dict, precision: str) -> float:
@@ -74,17 +88,12 @@ def seconds_per_forward(model, batch: dict, precision: str) -> float:
     fastest of TIMED_PASSES after a warm-up."""
     import torch
 
-    autocast = _autocast(precision)
     was_training = model.training
     model.eval()
-    timings = []
-    with torch.no_grad(), autocast:
-        for _ in range(1 + TIMED_PASSES):
-            started = time.perf_counter()
-            model(**{k: v for k, v in batch.items() if k != "labels"})
-            timings.append(time.perf_counter() - started)
+    with torch.no_grad(), _autocast(precision):
+        seconds = _fastest(lambda: model(**_inputs(batch)))
     model.train(was_training)
-    return min(timings[1:])
+    return seconds
 
 
 def steps_within(seconds_left: float, step_seconds: float) -> int:
